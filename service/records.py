@@ -1,0 +1,138 @@
+"""Typed records passed between the pipeline stages: corpus → extract → store → match → api."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class MentionKind(StrEnum):
+    DIRECT = "direct"  # a quoted sentence or clause, set off from its cue
+    PARTIAL = "partial"  # a quoted fragment inside the journalist's own sentence
+    INDIRECT = "indirect"  # reported speech, no quotation marks
+
+
+class SpeakerKind(StrEnum):
+    PERSON = "person"
+    ORGANISATION = "organisation"
+    MEDIA = "media"  # outlets and agencies: they report statements, they never make them here
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    id: str  # stable: derived from the URL
+    outlet: str
+    url: str
+    published: dt.date | None
+    language: str
+    title: str
+    text: str
+    file: str | None = None
+    wire: str | None = None
+    content_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Half-open character range [start, end) into the article text."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(slots=True)
+class Speaker:
+    id: str
+    name: str
+    kind: SpeakerKind
+    role: str | None = None
+    aliases: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteMention:
+    """One attributed statement inside one article."""
+
+    article_id: str
+    kind: MentionKind
+    spans: tuple[Span, ...]
+    cue: str
+    speaker_mention: str  # as written: "he", "Peskov", "Syria's leadership"
+    speaker_id: str | None  # resolved canonical speaker
+    confidence: float
+
+    @property
+    def text(self) -> str:
+        return " … ".join(s.text for s in self.spans) if len(self.spans) > 1 else self.spans[0].text
+
+    @property
+    def start(self) -> int:
+        return self.spans[0].start
+
+    @property
+    def end(self) -> int:
+        return self.spans[-1].end
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """What one article yields: its mentions and the speakers (with aliases) it taught us."""
+
+    article: Article
+    mentions: tuple[QuoteMention, ...]
+    speakers: tuple[Speaker, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A variant as a reader sees it: who published this wording, where and when."""
+
+    article_id: str
+    outlet: str
+    url: str
+    published: dt.date | None
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    id: int
+    quote_id: str
+    text: str
+    kind: MentionKind
+    spans: tuple[Span, ...]
+    cue: str
+    speaker_mention: str
+    speaker_id: str | None
+    confidence: float
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """How many sources (articles) ascribe a canonical quote to one speaker."""
+
+    speaker_id: str
+    speaker_name: str
+    sources: int
+    mentions: int
+
+
+@dataclass(frozen=True, slots=True)
+class CanonicalQuote:
+    id: str
+    text: str
+    speaker_id: str | None  # the majority attribution (earliest source breaks ties)
+    speaker_name: str | None
+    disputed: bool
+    attributions: tuple[Attribution, ...]
+    variants: tuple[Variant, ...] = ()
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        seen: dict[str, Source] = {}
+        for v in self.variants:
+            seen.setdefault(v.source.article_id, v.source)
+        return tuple(seen.values())
