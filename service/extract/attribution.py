@@ -24,7 +24,7 @@ CUE_VERBS = {
     "say", "tell", "add", "stress", "emphasize", "emphasise", "note", "highlight", "describe", "call",
     "urge", "state", "affirm", "reaffirm", "declare", "write", "insist", "warn", "claim", "announce",
     "explain", "argue", "assert", "deny", "dismiss", "confirm", "mention", "voice", "express",
-    "underscore", "reiterate", "acknowledge", "admit", "suggest", "pledge", "promise", "vow", "comment",
+    "underscore", "reiterate", "acknowledge", "admit", "suggest", "pledge", "promise", "vow",
     "frame", "accuse", "demand", "welcome", "praise", "criticize", "criticise", "condemn",
     "reject", "ask", "predict", "report", "cite", "read", "propose", "signal", "hail",
 }
@@ -252,6 +252,12 @@ def _span(text: str, q: Quotation) -> Span:
 
 def _mention(ctx: _Context, found: _Found, kind: MentionKind, spans: list[Span], balanced: bool) -> QuoteMention:
     ctx.touched[found.speaker.id] = found.speaker
+    if found.speaker.kind is SpeakerKind.PERSON:
+        ctx.last_person = found.speaker
+    elif found.via_statement or "statement" in found.cue_text or any(
+        w in STATEMENT_NOUNS for w in found.speaker_mention.lower().split()
+    ):
+        ctx.last_issuer = found.speaker
     confidence = found.confidence * (1.0 if balanced else 0.7)
     if kind is MentionKind.INDIRECT:
         confidence *= 0.85
@@ -316,11 +322,12 @@ def _according_to(ctx: _Context, tok: Token) -> _Found | None:
     return None
 
 
-def _subject(cue: Token) -> Token | None:
+def _subject(cue: Token, quotes: dict[int, Quotation]) -> Token | None:
+    """The cue's subject; a quotation parsed as the subject ("“…,” Peskov added") is the content, not it."""
     node = cue
     for _ in range(4):
         for child in node.children:
-            if child.dep_ in ("nsubj", "nsubjpass") and child.i not in ():
+            if child.dep_ in ("nsubj", "nsubjpass") and child.i not in quotes:
                 return child
         for child in node.children:  # "was told by X" / "cited by X"
             if child.dep_ == "agent":
@@ -337,7 +344,7 @@ def _subject(cue: Token) -> Token | None:
 
 
 def _speaker_of_cue(ctx: _Context, cue: Token) -> _Found | None:
-    subj = _subject(cue)
+    subj = _subject(cue, ctx.quote_tokens)
     if subj is None:
         return None
     found = _resolve(ctx, subj, cue, _cue_text(cue))
@@ -347,7 +354,7 @@ def _speaker_of_cue(ctx: _Context, cue: Token) -> _Found | None:
         # "Sana said Damascus also wants …": the outlet reports; the complement's subject speaks.
         for child in cue.children:
             if child.dep_ == "ccomp":
-                inner = _subject(child)
+                inner = _subject(child, ctx.quote_tokens)
                 if inner is not None and inner.i != subj.i:
                     nested = _resolve(ctx, inner, cue, _cue_text(cue))
                     if nested is not None and nested.speaker.kind is not SpeakerKind.MEDIA:
@@ -395,6 +402,11 @@ def _resolve(ctx: _Context, subj: Token, cue: Token, cue_text: str) -> _Found | 
         return _found(cue, cue_text, target, subj.text, 0.75) if target else None
     if low == "who" and subj.dep_.startswith("nsubj"):
         return None
+    for child in subj.children:  # "Syria's interim leader, Ahmed al-Sharaa": the apposition names them
+        if child.dep_ == "appos" and child.text[:1].isupper():
+            found = _resolve(ctx, child, cue, cue_text)
+            if found is not None and found.speaker.kind is SpeakerKind.PERSON:
+                return found
     np = _noun_phrase(subj)
     np_text = _clean_name(np.text)
     # People: a PERSON entity inside the subject's phrase.
@@ -418,7 +430,7 @@ def _resolve(ctx: _Context, subj: Token, cue: Token, cue_text: str) -> _Found | 
             return _found(cue, cue_text, speaker, np_text, 0.85 if k == 0 else 0.75, via_statement)
     if subj.lemma_ in STATEMENT_NOUNS and ctx.last_issuer is not None:
         return _found(cue, cue_text, ctx.last_issuer, np_text, 0.7, via=True)
-    if subj.pos_ == "PROPN" and len(words) == 1:
+    if len(words) == 1 and np_text[:1].isupper():  # a bare surname ("Sharaa" is often tagged NOUN)
         speaker = _person(ctx, np_text)
         if speaker is not None:
             return _found(cue, cue_text, speaker, np_text, 0.85)
@@ -455,8 +467,14 @@ def _person(ctx: _Context, name: str) -> Speaker | None:
 
 def _update_salience(ctx: _Context, sent: SpacySpan) -> None:
     """Who a later 'he' or 'it' points to: the last person subject, the last institution that spoke."""
+    if any(t.lemma_ in MEDIA_VERBS for t in sent):
+        # "…, the Russian news agency RIA Novosti reported." A later "It noted" is the agency, whatever the parse.
+        for ent in sent.ents:
+            outlet = ctx.registry.lookup(ent.text)
+            if outlet is not None and outlet.kind is SpeakerKind.MEDIA:
+                ctx.last_group = outlet
     for tok in sent:
-        if not tok.dep_.startswith("nsubj"):
+        if not tok.dep_.startswith("nsubj") or tok.i in ctx.quote_tokens:
             continue
         if tok.lower_ in _PRONOUNS_PERSON | _PRONOUNS_ORG:
             continue
@@ -466,10 +484,10 @@ def _update_salience(ctx: _Context, sent: SpacySpan) -> None:
             (e for e in ctx.doc.ents if e.label_ == "PERSON" and np.start <= e.start and e.end <= np.end + 1),
             None,
         )
-        if person is not None:
-            speaker = _person(ctx, _clean_name(person.text))
-            if speaker is not None:
-                ctx.last_person = speaker
+        name = person.text if person is not None else (tok.text if tok.text[:1].isupper() else "")
+        speaker = _person(ctx, _clean_name(name)) if name else None
+        if speaker is not None and speaker.kind is SpeakerKind.PERSON:
+            ctx.last_person = speaker
             continue
         if head_is_cue or tok.head.lemma_ in ("issue", "report"):
             speaker = ctx.registry.lookup(_clean_name(np.text))
@@ -494,7 +512,7 @@ def _reported_content(ctx: _Context, cue: Token) -> Span | None:
     parts: list[Token] = [c for c in cue.children if c.dep_ in _CONTENT_DEPS]
     if not parts and lemma in _OBJECT_CUES:
         parts = [c for c in cue.children if c.dep_ in ("dobj", "xcomp")]
-        if lemma == "describe":
+        if lemma in ("describe", "frame"):
             parts += [c for c in cue.children if c.dep_ == "prep" and c.lower_ == "as"]
     if not parts:
         return None
