@@ -109,7 +109,7 @@ class Embedder:
         self._model = model
         self.name = MODEL_NAME
         self.revision = revision
-        self.dim = int(model.get_sentence_embedding_dimension() or 0)
+        self.dim = int(model.get_embedding_dimension() or 0)
         # SentenceTransformer.encode is not documented as thread-safe; gunicorn threads share one model.
         self._lock = threading.Lock()
 

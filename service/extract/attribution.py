@@ -133,6 +133,16 @@ def _learn_names(ctx: _Context, text: str) -> None:
         if ent.label_ == "PERSON" and len(name.split()) >= 2 and MASK_CHAR * 4 not in name:
             if name not in ctx.names:
                 ctx.names.append(name)
+            # A titled person is a public figure worth knowing even before they speak; a bare
+            # PERSON entity is too often a mislabelled group ("Hayat Tahrir al-Sham") to register.
+            known = ctx.registry.lookup(name)
+            if known is not None and known.kind is not SpeakerKind.PERSON:
+                continue  # NER calls "Hayat Tahrir al-Sham" a person; the registry knows better
+            roles = (_role_before(ent), _role_after(ent), _role_window(ent))
+            role = next((r for r in roles if r and _TITLE_WORDS & set(r.lower().split())), None)
+            if role:
+                speaker = ctx.registry.person(name, role)
+                ctx.touched[speaker.id] = speaker
 
 
 def _clean_name(name: str) -> str:
@@ -150,6 +160,41 @@ def _longest_person_suffix(name: str) -> str:
         else:
             break
     return " ".join(tail[-3:]) if tail else name
+
+
+_TITLE_WORDS = {
+    "minister", "envoy", "president", "spokesman", "spokeswoman", "spokesperson", "leader", "secretary",
+    "ambassador", "chief", "head", "prince", "king", "general", "official", "adviser", "advisor",
+    "director", "chairman", "commander", "premier", "chancellor", "senator", "governor", "mayor",
+}
+
+
+def _role_after(ent: SpacySpan) -> str | None:
+    """A title in apposition after the name: 'Alexander Lavrentyev, the president's special envoy on Syria'."""
+    for child in ent.root.children:
+        if child.dep_ == "appos" and child.i > ent.end - 1 and child.ent_type_ != "PERSON":
+            words = [t for t in child.subtree if not t.is_punct]
+            text = ent.doc[words[0].i : words[-1].i + 1].text if words else ""
+            text = re.sub(r"^(?:the|a|an)\s+", "", text, flags=re.I)
+            return text if 0 < len(text.split()) <= 8 else None
+    return None
+
+
+def _role_window(ent: SpacySpan) -> str | None:
+    """The capitalised title right before a name, when the parse missed it:
+    'Presidential Special Envoy for Syria Alexander Lavrentiev'."""
+    words: list[Token] = []
+    i = ent.start - 1
+    while i >= 0 and len(words) < 7:
+        tok = ent.doc[i]
+        if tok.is_title or (tok.lower_ in ("for", "of", "on") and words):
+            words.insert(0, tok)
+            i -= 1
+            continue
+        break
+    while words and not words[0].is_title:
+        words.pop(0)
+    return ent.doc[words[0].i : ent.start].text if words else None
 
 
 def _role_before(ent: SpacySpan) -> str | None:

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs the service into a venv from the hash-locked requirements, then materialises the
+# embedding model and builds the quote store. Idempotent: when the venv already holds this exact
+# lock (and pyproject.toml), the pip steps are skipped.
+#
+#   scripts/install.sh [--dev]
+#
+# Environment: QUOTES_VENV (venv location, default <repo>/.venv), PYTHON (default python3.11).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+VENV=${QUOTES_VENV:-$ROOT/.venv}
+PYTHON=${PYTHON:-python3.11}
+
+log() { printf 'install: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+# pip, quietly, on stderr, without the per-package noise of a configured local index that lacks
+# most projects ("Location 'file:///...' is ignored: it is neither a file nor a directory").
+pip_() {
+    local rc=0
+    "$VENV/bin/python" -m pip --disable-pip-version-check "$@" 2>&1 \
+        | { grep -v -e "' is ignored: it is neither a file nor a directory" || true; } >&2 || rc=$?
+    return "$rc"
+}
+
+kind=run
+lock=$ROOT/requirements/lock.txt
+case "${1:-}" in
+    "") ;;
+    --dev) kind=dev; lock=$ROOT/requirements/lock-dev.txt ;;
+    *) printf 'usage: %s [--dev]\n' "$0" >&2; exit 2 ;;
+esac
+[[ -f $lock ]] || die "missing $lock"
+
+start=$SECONDS
+cd "$ROOT"
+
+if [[ ! -x $VENV/bin/python ]]; then
+    command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set PYTHON to a Python 3.11 interpreter)"
+    log "creating venv $VENV with $PYTHON"
+    "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+    || die "$VENV does not hold Python 3.11; remove it or set QUOTES_VENV"
+
+# The stamp covers the lock and pyproject.toml (entry points, package metadata of the -e install).
+digest=$(cat "$lock" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)
+stamp=$VENV/.installed-$kind-$digest
+if [[ -f $stamp ]]; then
+    log "dependencies up to date ($(basename "$lock"))"
+else
+    log "installing $(basename "$lock") into $VENV"
+    pip_ install -q --require-hashes -r "$lock"
+    # setuptools (the build backend) comes from the lock, so this step needs no network.
+    log "installing the service package"
+    if ! pip_ install -q --no-index --no-deps --no-build-isolation -e "$ROOT"; then
+        log "editable install failed; installing non-editable"
+        pip_ install -q --no-index --no-deps --no-build-isolation "$ROOT"
+    fi
+    rm -f "$VENV"/.installed-"$kind"-*
+    touch "$stamp"
+fi
+
+log "materialising the embedding model"
+"$VENV/bin/python" -m service model install >&2 || die "'python -m service model install' failed"
+log "building the quote store"
+"$VENV/bin/python" -m service build >&2 || die "'python -m service build' failed"
+log "done in $((SECONDS - start))s"

@@ -1,0 +1,273 @@
+"""Command line: `python -m service COMMAND` (also installed as `quotes`).
+
+Every command works on the pipeline directly, without the HTTP API. Errors print one line to stderr
+and exit with status 2 (bad input or configuration) or 1 (anything else).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, Settings
+from .corpus import ArticleMeta, CorpusError, decode_text, make_article, parse_date, parse_url, read_text_file
+from .embed import ModelError, install_model, load_embedder, verify_model
+from .records import CanonicalQuote
+from .speakers import RegistryError
+from .store import Store, StoreError
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set):
+        return sorted(value)
+    raise TypeError(type(value).__name__)
+
+
+def _print_json(value: Any) -> None:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=_json_default))
+
+
+def _open_store(settings: Settings) -> Store:
+    embedder = load_embedder(settings.model_dir)
+    return Store(settings.store_path, embedder.name, embedder.revision)
+
+
+def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "install":
+        changed = install_model(settings.model_dir)
+        print(f"model {'installed' if changed else 'already in place'} at {settings.model_dir}", file=sys.stderr)
+    else:
+        verify_model(settings.model_dir)
+        print(f"model at {settings.model_dir} matches its checksums", file=sys.stderr)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
+    from .build import build_if_stale
+
+    corpus = Path(args.corpus) if args.corpus else settings.corpus_dir
+    store_path = Path(args.store) if args.store else settings.store_path
+    speakers = Path(args.speakers) if args.speakers else settings.effective_speakers_file()
+    if args.speakers is None and args.corpus:
+        candidate = corpus / "speakers.json"
+        speakers = candidate if candidate.exists() else None
+    report = build_if_stale(corpus, store_path, settings.model_dir, speakers, force=args.force)
+    if report is None:
+        print(f"store at {store_path} is up to date with {corpus}", file=sys.stderr)
+        return 0
+    print(
+        f"built {report.path}: {report.articles} articles, {report.mentions} statements, "
+        f"{report.quotes} canonical quotes ({report.disputed} disputed), {report.speakers} speakers",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _read_input(path: str) -> str:
+    if path == "-":
+        return decode_text(sys.stdin.buffer.read(), "standard input")
+    return read_text_file(Path(path))
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    from .nlp import load_nlp
+
+    text = _read_input(args.file)
+    meta = ArticleMeta(
+        outlet=args.outlet,
+        url=parse_url(args.url, "--url"),
+        published=parse_date(args.published, "--published"),
+        language=args.language,
+        title=args.title or "",
+    )
+    store = _open_store(settings)
+    report = store.add_article(
+        make_article(text, meta, file=None if args.file == "-" else Path(args.file).name),
+        load_embedder(settings.model_dir),
+        load_nlp(),
+    )
+    _print_json(report)
+    return 0
+
+
+def cmd_speakers(args: argparse.Namespace, settings: Settings) -> int:
+    rows = _open_store(settings).speakers()
+    if args.json:
+        _print_json([{**dataclasses.asdict(sp), "quotes": n} for sp, n in rows])
+        return 0
+    for sp, n in rows:
+        if sp.kind.value == "media" and not args.all:
+            continue
+        aliases = ", ".join(sorted(a for a in sp.aliases if a != sp.name))
+        print(f"{sp.id:<28} {sp.kind.value:<12} {n:>3} quotes  {sp.name}" + (f"  [{aliases}]" if aliases else ""))
+    return 0
+
+
+def _quote_line(q: CanonicalQuote) -> str:
+    flag = " DISPUTED" if q.disputed else ""
+    return f"{q.id}  {len(q.sources)} src  {q.speaker_name or '-'}{flag}: {q.text[:90]!r}"
+
+
+def cmd_quotes(args: argparse.Namespace, settings: Settings) -> int:
+    total, quotes = _open_store(settings).quotes(
+        speaker_id=args.speaker, search=args.search, disputed=True if args.disputed else None,
+        limit=args.limit, offset=args.offset,
+    )
+    if args.json:
+        _print_json({"total": total, "quotes": [dataclasses.asdict(q) for q in quotes]})
+        return 0
+    for q in quotes:
+        print(_quote_line(q))
+    print(f"{len(quotes)} of {total}", file=sys.stderr)
+    return 0
+
+
+def cmd_quote(args: argparse.Namespace, settings: Settings) -> int:
+    quote = _open_store(settings).quote(args.id)
+    if quote is None:
+        print(f"error: no quote {args.id!r}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(quote)
+        return 0
+    print(_quote_line(quote))
+    for a in quote.attributions:
+        print(f"  said by {a.speaker_name} ({a.speaker_id}) according to {a.sources} source(s), {a.mentions} mention(s)")
+    for v in quote.variants:
+        src = v.source
+        print(f"  - {src.outlet} {src.published or 'undated'} {src.url}")
+        print(f"    {v.kind.value}, {v.cue!r} by {v.speaker_mention!r} → {v.speaker_id}: {v.text!r}")
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
+    from .corpus import article_id, content_hash
+    from .extract import extract_article
+    from .nlp import load_nlp
+    from .records import Article
+    from .speakers import SpeakerRegistry
+
+    text = _read_input(args.file)
+    registry = SpeakerRegistry()
+    try:
+        registry = _open_store(settings).registry()
+    except (StoreError, ModelError):
+        speakers = settings.effective_speakers_file()
+        if speakers is not None:
+            registry.load_file(speakers)
+    url = args.url or "urn:stdin"
+    article = Article(article_id(url), args.outlet or "", url, None, "en", "", text, content_hash=content_hash(text))
+    extraction = extract_article(article, registry, load_nlp())
+    names = {sp.id: sp.name for sp in registry.snapshot()}
+    _print_json(
+        {
+            "mentions": [
+                {
+                    "kind": m.kind.value,
+                    "text": m.text,
+                    "spans": [{"start": s.start, "end": s.end, "text": s.text} for s in m.spans],
+                    "cue": m.cue,
+                    "speaker_mention": m.speaker_mention,
+                    "speaker": {"id": m.speaker_id, "name": names.get(m.speaker_id or "")},
+                    "confidence": m.confidence,
+                }
+                for m in extraction.mentions
+            ]
+        }
+    )
+    return 0
+
+
+def cmd_eval_extraction(args: argparse.Namespace, settings: Settings) -> int:
+    from .evaluate import GOLD, evaluate_extraction, format_scores
+
+    scores = evaluate_extraction(settings.corpus_dir, Path(args.gold) if args.gold else GOLD, settings.effective_speakers_file())
+    print(format_scores(scores))
+    if args.errors:
+        for line in scores["all"].errors:
+            print("  " + line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m service", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("model", help="materialise or verify the embedding model in models/")
+    m.add_argument("action", choices=("install", "verify"))
+    m.set_defaults(func=cmd_model)
+
+    b = sub.add_parser("build", help="build the quote store from a corpus directory (skipped when up to date)")
+    b.add_argument("--corpus", help="corpus directory (default: QUOTES_CORPUS_DIR)")
+    b.add_argument("--store", help="store path (default: QUOTES_STORE_PATH)")
+    b.add_argument("--speakers", help="hand-kept speakers file (default: <corpus>/speakers.json if present)")
+    b.add_argument("--force", action="store_true", help="rebuild even when the store is up to date")
+    b.set_defaults(func=cmd_build)
+
+    a = sub.add_parser("add", help="add one article to the store (idempotent by URL and content)")
+    a.add_argument("file", help="article text file, or - for standard input")
+    a.add_argument("--outlet", required=True)
+    a.add_argument("--url", required=True)
+    a.add_argument("--published", help="ISO date, e.g. 2025-01-29")
+    a.add_argument("--title")
+    a.add_argument("--language", default="en")
+    a.set_defaults(func=cmd_add)
+
+    s = sub.add_parser("speakers", help="list speakers")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--all", action="store_true", help="include news media")
+    s.set_defaults(func=cmd_speakers)
+
+    q = sub.add_parser("quotes", help="list or search canonical quotes")
+    q.add_argument("--speaker", help="speaker id")
+    q.add_argument("--search", help="words the quote contains")
+    q.add_argument("--disputed", action="store_true", help="only quotes whose sources disagree on the speaker")
+    q.add_argument("--limit", type=int, default=50)
+    q.add_argument("--offset", type=int, default=0)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_quotes)
+
+    one = sub.add_parser("quote", help="one canonical quote with its variants, sources and attributions")
+    one.add_argument("id")
+    one.add_argument("--json", action="store_true")
+    one.set_defaults(func=cmd_quote)
+
+    e = sub.add_parser("extract", help="the attributed statements of a file or stdin, as JSON (store untouched)")
+    e.add_argument("file", nargs="?", default="-")
+    e.add_argument("--url")
+    e.add_argument("--outlet")
+    e.set_defaults(func=cmd_extract)
+
+    ev = sub.add_parser("eval-extraction", help="extraction scores against eval/gold/extraction.json")
+    ev.add_argument("--gold")
+    ev.add_argument("--errors", action="store_true", help="list misses, spurious and wrong speakers")
+    ev.set_defaults(func=cmd_eval_extraction)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return int(args.func(args, settings))
+    except (ConfigError, CorpusError, RegistryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ModelError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; the store is unchanged", file=sys.stderr)
+        return 130
