@@ -273,8 +273,13 @@ def _continues(prev: tuple[QuoteMention, int, Quotation], block_index: int, q: Q
     text = ctx.article.text
     if block_index == prev_block:
         between = text[prev_q.close : q.open]
-        # Only the cue sentence may stand between the two parts.
-        return len(between) < 120 and between.count(".") <= 1 and mention.cue.split()[0] in between
+        # Only the cue sentence may stand between the two parts: `"…," he said. "…"`.
+        return (
+            len(between) < 120
+            and between.count(".") <= 1
+            and mention.cue.split()[0] in between
+            and between.rstrip()[-1:] in (".", ":", ",")
+        )
     starts_block = not text[ctx.article.text.rfind("\n", 0, q.open) + 1 : q.open].strip()
     return block_index == prev_block + 1 and starts_block
 
@@ -410,18 +415,21 @@ def _speaker_of_cue(ctx: _Context, cue: Token) -> _Found | None:
 
 
 def _cue_text(cue: Token) -> str:
-    parts = [cue]
+    """The cue as written: 'told reporters', 'said in a statement', 'called on', 'according to'."""
+    pieces: list[SpacySpan | Token] = [cue]
     for child in cue.children:
-        if child.dep_ in ("dobj", "dative") and child.lower_ in ("reporters", "journalists", "statement"):
-            parts.append(child)
-        if child.dep_ == "prep" and child.lower_ in ("in", "on") and any(
-            g.lemma_ in STATEMENT_NOUNS for g in child.children
-        ):
-            parts.extend([child, *(g for g in child.children if g.lemma_ in STATEMENT_NOUNS)])
-        if child.dep_ == "prt" or (child.dep_ == "prep" and cue.lemma_ == "call" and child.lower_ == "on"):
-            parts.append(child)
-    parts.sort(key=lambda t: t.i)
-    return " ".join(t.text for t in parts)
+        if child.dep_ in ("dobj", "dative") and child.lower_ in ("reporters", "journalists"):
+            pieces.append(child)
+        elif child.dep_ == "prt":
+            pieces.append(child)
+        elif child.dep_ == "prep" and child.lower_ in ("in", "on"):
+            pobj = [g for g in child.children if g.dep_ == "pobj"]
+            if any(g.lemma_ in STATEMENT_NOUNS for g in pobj):
+                pieces.append(cue.doc[child.i : child.right_edge.i + 1])
+            elif cue.lemma_ == "call" and child.lower_ == "on" and not any(g.ent_type_ == "DATE" for g in pobj):
+                pieces.append(child)
+    pieces.sort(key=lambda p: p.i if isinstance(p, Token) else p.start)
+    return " ".join(p.text for p in pieces)
 
 
 def _noun_phrase(tok: Token) -> SpacySpan:
@@ -479,6 +487,8 @@ def _resolve(ctx: _Context, subj: Token, cue: Token, cue_text: str) -> _Found | 
         speaker = _person(ctx, np_text)
         if speaker is not None:
             return _found(cue, cue_text, speaker, np_text, 0.85)
+        if subj.ent_type_ == "PERSON":  # a name we cannot complete: still a person, with less confidence
+            return _found(cue, cue_text, ctx.registry.person(np_text), np_text, 0.6)
     for ent in ctx.doc.ents:
         if ent.label_ in ("ORG", "GPE", "NORP") and np.start <= ent.start and ent.end <= np.end:
             speaker = reg.lookup(ent.text)

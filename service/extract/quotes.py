@@ -55,7 +55,8 @@ def find_quotations(text: str, blocks: list[Block]) -> list[Quotation]:
                 quotes.append(_make(text, open_at, i, balanced=False))
                 open_at = i
                 continue
-            if c in _CLOSERS or c == '"':
+            # „…“ (German style) closes with the mark that opens English quotations.
+            if c in _CLOSERS or c == '"' or (c == "“" and text[open_at] == "„"):
                 quotes.append(_make(text, open_at, i + 1, balanced=True))
                 open_at = None
         if open_at is not None:

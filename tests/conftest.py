@@ -1,0 +1,62 @@
+"""Shared fixtures: the real model and spaCy pipeline are loaded once per test session."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from service.config import REPO_ROOT, Settings
+from service.corpus import load_corpus
+from service.embed import Embedder, load_embedder
+from service.extract import extract_article
+from service.nlp import load_nlp
+from service.records import Extraction
+from service.speakers import SpeakerRegistry
+from service.store import Store, build_store
+
+CORPUS = REPO_ROOT / "corpus"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings.from_env({})
+
+
+@pytest.fixture(scope="session")
+def embedder(settings: Settings) -> Embedder:
+    return load_embedder(settings.model_dir)
+
+
+@pytest.fixture(scope="session")
+def nlp() -> object:
+    return load_nlp()
+
+
+@pytest.fixture(scope="session")
+def built_store(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, nlp: object) -> Store:
+    path = tmp_path_factory.mktemp("store") / "quotes.sqlite3"
+    build_store(CORPUS, path, embedder, nlp, CORPUS / "speakers.json")
+    return Store(path, embedder.name, embedder.revision)
+
+
+@pytest.fixture(scope="session")
+def extractions(nlp: object) -> dict[str, Extraction]:
+    """Each corpus article's extraction, keyed by the file's 3-digit prefix, read in corpus order."""
+    registry = SpeakerRegistry()
+    registry.load_file(CORPUS / "speakers.json")
+    return {a.file[:3]: extract_article(a, registry, nlp) for a in load_corpus(CORPUS) if a.file}
+
+
+def copy_corpus(dest: Path, drop: tuple[str, ...] = ()) -> Path:
+    """A copy of the repository corpus without the articles whose file names start with `drop`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    manifest = json.loads((CORPUS / "manifest.json").read_text(encoding="utf-8"))
+    manifest["articles"] = [a for a in manifest["articles"] if not a["file"].startswith(drop)]
+    for entry in manifest["articles"]:
+        shutil.copy(CORPUS / entry["file"], dest / entry["file"])
+    shutil.copy(CORPUS / "speakers.json", dest / "speakers.json")
+    (dest / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return dest
