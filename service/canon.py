@@ -75,9 +75,7 @@ def affinity(text: str, vector: np.ndarray, speaker: str | None, cluster: Cluste
     return best
 
 
-def assign(
-    mentions: list[QuoteMention], vectors: np.ndarray, clusters: list[Cluster]
-) -> list[tuple[str, bool]]:
+def assign(mentions: list[QuoteMention], vectors: np.ndarray, clusters: list[Cluster]) -> list[tuple[str, bool]]:
     """The quote id of each mention (in order) and whether that quote is new; `clusters` is updated."""
     out = []
     for mention, vector in zip(mentions, vectors, strict=True):
@@ -137,6 +135,7 @@ def attributions(variants: list[VariantFacts]) -> tuple[tuple[Attribution, ...],
 
 def canonical_text(variants: list[VariantFacts]) -> str:
     """The fullest wording: the longest direct quote, else the longest quotation, else the longest."""
+
     def rank(v: VariantFacts) -> tuple[int, int]:
         kind_rank = {MentionKind.DIRECT: 2, MentionKind.PARTIAL: 1, MentionKind.INDIRECT: 0}[v.kind]
         return kind_rank, len(v.text)

@@ -122,8 +122,11 @@ def _quote_line(q: CanonicalQuote) -> str:
 
 def cmd_quotes(args: argparse.Namespace, settings: Settings) -> int:
     total, quotes = _open_store(settings).quotes(
-        speaker_id=args.speaker, search=args.search, disputed=True if args.disputed else None,
-        limit=args.limit, offset=args.offset,
+        speaker_id=args.speaker,
+        search=args.search,
+        disputed=True if args.disputed else None,
+        limit=args.limit,
+        offset=args.offset,
     )
     if args.json:
         _print_json({"total": total, "quotes": [dataclasses.asdict(q) for q in quotes]})
@@ -144,7 +147,9 @@ def cmd_quote(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(_quote_line(quote))
     for a in quote.attributions:
-        print(f"  said by {a.speaker_name} ({a.speaker_id}) according to {a.sources} source(s), {a.mentions} mention(s)")
+        print(
+            f"  said by {a.speaker_name} ({a.speaker_id}) according to {a.sources} source(s), {a.mentions} mention(s)"
+        )
     for v in quote.variants:
         src = v.source
         print(f"  - {src.outlet} {src.published or 'undated'} {src.url}")
@@ -193,7 +198,9 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_eval_extraction(args: argparse.Namespace, settings: Settings) -> int:
     from .evaluate import GOLD, evaluate_extraction, format_scores
 
-    scores = evaluate_extraction(settings.corpus_dir, Path(args.gold) if args.gold else GOLD, settings.effective_speakers_file())
+    scores = evaluate_extraction(
+        settings.corpus_dir, Path(args.gold) if args.gold else GOLD, settings.effective_speakers_file()
+    )
     print(format_scores(scores))
     if args.errors:
         for line in scores["all"].errors:

@@ -103,13 +103,10 @@ class Settings:
             max_body_bytes=_int(env, "QUOTES_MAX_BODY_BYTES", 1_048_576, 4_096, 50_000_000),
             max_batch_documents=_int(env, "QUOTES_MAX_BATCH_DOCUMENTS", 32, 1, 1_000),
             api_keys=_keys(env),
-            read_requires_key=_choice(env, "QUOTES_READ_REQUIRES_KEY", "false", ("true", "false"))
-            == "true",
+            read_requires_key=_choice(env, "QUOTES_READ_REQUIRES_KEY", "false", ("true", "false")) == "true",
             log_level=_choice(env, "QUOTES_LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
             log_format=_choice(env, "QUOTES_LOG_FORMAT", "json", ("json", "text")),
-            cors_origins=tuple(
-                o.strip() for o in env.get("QUOTES_CORS_ORIGINS", "").split(",") if o.strip()
-            ),
+            cors_origins=tuple(o.strip() for o in env.get("QUOTES_CORS_ORIGINS", "").split(",") if o.strip()),
             trusted_proxies=_int(env, "QUOTES_TRUSTED_PROXIES", 0, 0, 10),
         )
 

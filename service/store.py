@@ -155,7 +155,9 @@ class Store:
             with contextlib.closing(_connect(self.path)) as conn:
                 meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not a quote store ({exc}): rebuild it with `python -m service build`") from None
+            raise StoreError(
+                f"{self.path} is not a quote store ({exc}): rebuild it with `python -m service build`"
+            ) from None
         if meta.get("schema_version") != SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema {meta.get('schema_version')!r}, this version needs {SCHEMA_VERSION!r}: "
@@ -293,13 +295,26 @@ def _canonical(quote_id: str, rows: list[sqlite3.Row]) -> CanonicalQuote:
         kind = MentionKind(r["kind"])
         variants.append(
             Variant(
-                r["id"], quote_id, r["text"], kind, spans, r["cue"], r["speaker_mention"], r["speaker_id"],
-                r["confidence"], source,
+                r["id"],
+                quote_id,
+                r["text"],
+                kind,
+                spans,
+                r["cue"],
+                r["speaker_mention"],
+                r["speaker_id"],
+                r["confidence"],
+                source,
             )
         )
         facts.append(
             canon.VariantFacts(
-                r["speaker_id"], r["speaker_name"], r["article_id"], _order(r["published"], r["article_id"]), kind, r["text"]
+                r["speaker_id"],
+                r["speaker_name"],
+                r["article_id"],
+                _order(r["published"], r["article_id"]),
+                kind,
+                r["text"],
             )
         )
     variants.sort(key=lambda v: (_source_order(v.source), v.spans[0].start))
@@ -378,9 +393,17 @@ def _add(conn: sqlite3.Connection, article: Article, embedder: EmbedderLike, nlp
         "INSERT INTO articles (id, url, outlet, title, published, language, file, wire, content_hash, text, added_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            article.id, article.url, article.outlet, article.title,
-            article.published.isoformat() if article.published else None, article.language, article.file,
-            article.wire, article.content_hash, article.text, _now(),
+            article.id,
+            article.url,
+            article.outlet,
+            article.title,
+            article.published.isoformat() if article.published else None,
+            article.language,
+            article.file,
+            article.wire,
+            article.content_hash,
+            article.text,
+            _now(),
         ),
     )
     mentions = [m for m in extraction.mentions if m.speaker_id is not None]
@@ -399,15 +422,28 @@ def _add(conn: sqlite3.Connection, article: Article, embedder: EmbedderLike, nlp
             "INSERT INTO variants (quote_id, article_id, kind, text, spans, cue, speaker_mention, speaker_id, "
             "confidence, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                qid, article.id, mention.kind.value, mention.text,
+                qid,
+                article.id,
+                mention.kind.value,
+                mention.text,
                 json.dumps([[s.start, s.end, s.text] for s in mention.spans], ensure_ascii=False),
-                mention.cue, mention.speaker_mention, mention.speaker_id, mention.confidence,
+                mention.cue,
+                mention.speaker_mention,
+                mention.speaker_id,
+                mention.confidence,
                 np.asarray(vector, dtype=np.float32).tobytes(),
             ),
         )
     return AddReport(
-        article.id, article.url, status, len(mentions), tuple(new_quotes), tuple(joined),
-        tuple(new_speakers), tuple(new_aliases), _bump(conn),
+        article.id,
+        article.url,
+        status,
+        len(mentions),
+        tuple(new_quotes),
+        tuple(joined),
+        tuple(new_speakers),
+        tuple(new_aliases),
+        _bump(conn),
     )
 
 
@@ -442,17 +478,22 @@ def build_store(
                 conn.executemany(
                     "INSERT INTO meta (key, value) VALUES (?, ?)",
                     [
-                        ("schema_version", SCHEMA_VERSION), ("model_name", embedder.name),
-                        ("model_revision", embedder.revision), ("embedding_dim", str(embedder.dim)),
-                        ("store_version", "0"), ("built_at", now), ("updated_at", now),
-                        ("corpus", str(corpus_dir)), ("fingerprint", fingerprint),
+                        ("schema_version", SCHEMA_VERSION),
+                        ("model_name", embedder.name),
+                        ("model_revision", embedder.revision),
+                        ("embedding_dim", str(embedder.dim)),
+                        ("store_version", "0"),
+                        ("built_at", now),
+                        ("updated_at", now),
+                        ("corpus", str(corpus_dir)),
+                        ("fingerprint", fingerprint),
                     ],
                 )
                 _save_registry(conn, registry)
                 for article in articles:
                     mentions += _add(conn, article, embedder, nlp).mentions
             version = _version(conn)
-        os.replace(tmp, path)
+        tmp.replace(path)
         _fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)

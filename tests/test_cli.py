@@ -18,7 +18,10 @@ def _run(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = No
     proc = subprocess.run(
         [sys.executable, "-m", "service", *args],
         input=stdin.decode("utf-8", "replace") if stdin is not None else None,
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
         env={**os.environ, **(env or {})},
     )
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -78,8 +81,14 @@ def test_build_add_list_show_round_trip(tmp_path: Path) -> None:
     assert _run("build", env=env).returncode == 0
     assert "up to date" in _run("build", env=env).stderr
     added = _run(
-        "add", str(CORPUS / "004_2a02bb8df87f53db.txt"), "--outlet", "Babel", "--published", "2025-01-29",
-        "--url", "https://babel.ua/en/news/114936-reuters-syria-s-new-government-demands-russia-extradite-bashar-assad",
+        "add",
+        str(CORPUS / "004_2a02bb8df87f53db.txt"),
+        "--outlet",
+        "Babel",
+        "--published",
+        "2025-01-29",
+        "--url",
+        "https://babel.ua/en/news/114936-reuters-syria-s-new-government-demands-russia-extradite-bashar-assad",
         env=env,
     )
     assert added.returncode == 0, added.stderr
@@ -91,6 +100,15 @@ def test_build_add_list_show_round_trip(tmp_path: Path) -> None:
     assert shown.returncode == 0 and "said by" in shown.stdout
     speakers = _run("speakers", env=env)
     assert "dmitry-peskov" in speakers.stdout and "tass" not in speakers.stdout
-    bad_date = _run("add", str(CORPUS / "004_2a02bb8df87f53db.txt"), "--outlet", "B", "--url", "https://b.ua/x",
-                    "--published", "yesterday", env=env)
+    bad_date = _run(
+        "add",
+        str(CORPUS / "004_2a02bb8df87f53db.txt"),
+        "--outlet",
+        "B",
+        "--url",
+        "https://b.ua/x",
+        "--published",
+        "yesterday",
+        env=env,
+    )
     assert bad_date.returncode == 2 and "ISO date" in bad_date.stderr

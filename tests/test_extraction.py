@@ -61,7 +61,9 @@ EXPECTED = [
 
 
 @pytest.mark.parametrize(("article", "needle", "speaker", "kind"), EXPECTED)
-def test_speaker_and_kind(extractions: dict[str, Extraction], article: str, needle: str, speaker: str, kind: str) -> None:
+def test_speaker_and_kind(
+    extractions: dict[str, Extraction], article: str, needle: str, speaker: str, kind: str
+) -> None:
     mention = _find(extractions[article], needle)
     assert (mention.speaker_id, mention.kind.value) == (speaker, kind)
 
@@ -88,7 +90,18 @@ def test_offsets_point_at_the_article_text(extractions: dict[str, Extraction]) -
 
 
 def test_no_journalist_wire_outlet_or_caption_speaks(extractions: dict[str, Extraction]) -> None:
-    media = {"afp", "efe", "reuters", "tass", "ria-novosti", "rt-arabic", "sana", "bloomberg", "al-arabiya", "babel"}
+    media = {
+        "afp",
+        "efe",
+        "reuters",
+        "tass",
+        "ria-novosti",
+        "rt-arabic",
+        "sana",
+        "bloomberg",
+        "al-arabiya",
+        "babel",
+    }
     for extraction in extractions.values():
         kinds = {sp.id: sp.kind for sp in extraction.speakers}
         for mention in extraction.mentions:
@@ -133,7 +146,7 @@ def _article(text: str) -> object:
     [
         'Peskov said "this quotation never closes. And the article just goes on.\n\nAnother paragraph here.',
         "The weather in Damascus was mild on Wednesday. Markets were open and traffic was light.",
-        "“ ” \" \" « » „ “",
+        '“ ” " " « » „ “',
         "A" * 5000,
     ],
 )

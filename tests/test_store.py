@@ -40,7 +40,7 @@ def test_restoration_statement_is_one_disputed_quote(built_store: Store) -> None
     assert babel and babel[0].speaker_id == "russian-delegation"
     # A partial quote of the statement ("address past mistakes") is a variant of the same quote.
     assert any(v.text == "address past mistakes" for v in quote.variants)
-    total, disputed = built_store.quotes(disputed=True)
+    _, disputed = built_store.quotes(disputed=True)
     assert quote.id in {q.id for q in disputed}
 
 
@@ -91,7 +91,9 @@ def four_article_store(tmp_path: Path, embedder: Embedder, nlp: object) -> Store
     return Store(path, embedder.name, embedder.revision)
 
 
-def test_adding_an_article_updates_the_store_incrementally(four_article_store: Store, embedder: Embedder, nlp: object) -> None:
+def test_adding_an_article_updates_the_store_incrementally(
+    four_article_store: Store, embedder: Embedder, nlp: object
+) -> None:
     store = four_article_store
     assert not _quote_with(store, "restoring relations must address past mistakes").disputed
     before = store.info()
@@ -133,7 +135,9 @@ def test_failed_add_leaves_the_store_as_it_was(four_article_store: Store, embedd
     assert store.info() == before and _digest(store.path) == digest
 
 
-def test_failed_build_keeps_the_previous_store(tmp_path: Path, built_store: Store, embedder: Embedder, nlp: object) -> None:
+def test_failed_build_keeps_the_previous_store(
+    tmp_path: Path, built_store: Store, embedder: Embedder, nlp: object
+) -> None:
     path = tmp_path / "quotes.sqlite3"
     path.write_bytes(built_store.path.read_bytes())
     digest = _digest(path)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from spacy.tokens import Doc, Span as SpacySpan, Token
+from spacy.tokens import Doc, Token
+from spacy.tokens import Span as SpacySpan
 
 from ..records import Article, Extraction, MentionKind, QuoteMention, Span, Speaker, SpeakerKind
 from ..speakers import SpeakerRegistry, normalise, surname
@@ -21,12 +22,60 @@ from .quotes import Quotation, find_quotations
 # Verbs that introduce what someone said. "report"/"cite" are the media's verbs: their subject is an
 # outlet, so the statement belongs to whoever the complement names.
 CUE_VERBS = {
-    "say", "tell", "add", "stress", "emphasize", "emphasise", "note", "highlight", "describe", "call",
-    "urge", "state", "affirm", "reaffirm", "declare", "write", "insist", "warn", "claim", "announce",
-    "explain", "argue", "assert", "deny", "dismiss", "confirm", "mention", "voice", "express",
-    "underscore", "reiterate", "acknowledge", "admit", "suggest", "pledge", "promise", "vow",
-    "frame", "accuse", "demand", "welcome", "praise", "criticize", "criticise", "condemn",
-    "reject", "ask", "predict", "report", "cite", "read", "propose", "signal", "hail",
+    "say",
+    "tell",
+    "add",
+    "stress",
+    "emphasize",
+    "emphasise",
+    "note",
+    "highlight",
+    "describe",
+    "call",
+    "urge",
+    "state",
+    "affirm",
+    "reaffirm",
+    "declare",
+    "write",
+    "insist",
+    "warn",
+    "claim",
+    "announce",
+    "explain",
+    "argue",
+    "assert",
+    "deny",
+    "dismiss",
+    "confirm",
+    "mention",
+    "voice",
+    "express",
+    "underscore",
+    "reiterate",
+    "acknowledge",
+    "admit",
+    "suggest",
+    "pledge",
+    "promise",
+    "vow",
+    "frame",
+    "accuse",
+    "demand",
+    "welcome",
+    "praise",
+    "criticize",
+    "criticise",
+    "condemn",
+    "reject",
+    "ask",
+    "predict",
+    "report",
+    "cite",
+    "read",
+    "propose",
+    "signal",
+    "hail",
 }
 MEDIA_VERBS = {"report", "cite"}
 # A bare "the statement read": the statement's issuer is the speaker.
@@ -34,10 +83,35 @@ STATEMENT_NOUNS = {"statement", "readout", "communique", "release", "declaration
 # Complements that carry the content of reported speech, by cue.
 _CONTENT_DEPS = {"ccomp"}
 _OBJECT_CUES = {
-    "describe", "emphasize", "emphasise", "stress", "highlight", "underscore", "voice", "express",
-    "reaffirm", "affirm", "deny", "dismiss", "urge", "call", "demand", "welcome", "reject", "condemn",
-    "frame", "propose", "pledge", "reiterate", "acknowledge", "praise", "criticize",
-    "criticise", "accuse", "signal", "hail",
+    "describe",
+    "emphasize",
+    "emphasise",
+    "stress",
+    "highlight",
+    "underscore",
+    "voice",
+    "express",
+    "reaffirm",
+    "affirm",
+    "deny",
+    "dismiss",
+    "urge",
+    "call",
+    "demand",
+    "welcome",
+    "reject",
+    "condemn",
+    "frame",
+    "propose",
+    "pledge",
+    "reiterate",
+    "acknowledge",
+    "praise",
+    "criticize",
+    "criticise",
+    "accuse",
+    "signal",
+    "hail",
 }
 _PRONOUNS_PERSON = {"he", "she", "him", "her"}
 _PRONOUNS_ORG = {"it", "they", "we"}
@@ -163,9 +237,31 @@ def _longest_person_suffix(name: str) -> str:
 
 
 _TITLE_WORDS = {
-    "minister", "envoy", "president", "spokesman", "spokeswoman", "spokesperson", "leader", "secretary",
-    "ambassador", "chief", "head", "prince", "king", "general", "official", "adviser", "advisor",
-    "director", "chairman", "commander", "premier", "chancellor", "senator", "governor", "mayor",
+    "minister",
+    "envoy",
+    "president",
+    "spokesman",
+    "spokeswoman",
+    "spokesperson",
+    "leader",
+    "secretary",
+    "ambassador",
+    "chief",
+    "head",
+    "prince",
+    "king",
+    "general",
+    "official",
+    "adviser",
+    "advisor",
+    "director",
+    "chairman",
+    "commander",
+    "premier",
+    "chancellor",
+    "senator",
+    "governor",
+    "mayor",
 }
 
 
@@ -206,7 +302,7 @@ def _role_before(ent: SpacySpan) -> str | None:
         return None
     role = ent.doc[words[0].i : ent.start].text.strip(" ,")
     role = re.sub(r"^(?:the|a|an)\s+", "", role, flags=re.I)
-    return role if role and len(role.split()) <= 6 and not any(c in role for c in "\"“”(") else None
+    return role if role and len(role.split()) <= 6 and not any(c in role for c in '"“”(') else None
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -304,8 +400,10 @@ def _mention(ctx: _Context, found: _Found, kind: MentionKind, spans: list[Span],
     ctx.touched[found.speaker.id] = found.speaker
     if found.speaker.kind is SpeakerKind.PERSON:
         ctx.last_person = found.speaker
-    elif found.via_statement or "statement" in found.cue_text or any(
-        w in STATEMENT_NOUNS for w in found.speaker_mention.lower().split()
+    elif (
+        found.via_statement
+        or "statement" in found.cue_text
+        or any(w in STATEMENT_NOUNS for w in found.speaker_mention.lower().split())
     ):
         ctx.last_issuer = found.speaker
     confidence = found.confidence * (1.0 if balanced else 0.7)
@@ -418,9 +516,7 @@ def _cue_text(cue: Token) -> str:
     """The cue as written: 'told reporters', 'said in a statement', 'called on', 'according to'."""
     pieces: list[SpacySpan | Token] = [cue]
     for child in cue.children:
-        if child.dep_ in ("dobj", "dative") and child.lower_ in ("reporters", "journalists"):
-            pieces.append(child)
-        elif child.dep_ == "prt":
+        if (child.dep_ in ("dobj", "dative") and child.lower_ in ("reporters", "journalists")) or child.dep_ == "prt":
             pieces.append(child)
         elif child.dep_ == "prep" and child.lower_ in ("in", "on"):
             pobj = [g for g in child.children if g.dep_ == "pobj"]
@@ -440,7 +536,7 @@ def _noun_phrase(tok: Token) -> SpacySpan:
             left = child.left_edge if child.left_edge.i < left.i else child
             break
     start = min(left.i, tok.i)
-    while start < tok.i and tok.doc[start].dep_ in ("punct", "cc") or tok.doc[start].is_space:
+    while (start < tok.i and tok.doc[start].dep_ in ("punct", "cc")) or tok.doc[start].is_space:
         start += 1
     return tok.doc[start : tok.i + 1]
 
@@ -499,7 +595,9 @@ def _resolve(ctx: _Context, subj: Token, cue: Token, cue_text: str) -> _Found | 
     return None
 
 
-def _found(cue: Token, cue_text: str, speaker: Speaker | None, mention: str, conf: float, via: bool = False) -> _Found | None:
+def _found(
+    cue: Token, cue_text: str, speaker: Speaker | None, mention: str, conf: float, via: bool = False
+) -> _Found | None:
     if speaker is None:
         return None
     return _Found(cue, cue_text, speaker, mention, conf, via)
@@ -552,9 +650,7 @@ def _update_salience(ctx: _Context, sent: SpacySpan) -> None:
                         speaker = ctx.registry.lookup(ent.text)
             if speaker is not None and speaker.kind is not SpeakerKind.PERSON:
                 ctx.last_group = speaker
-                statement = any(
-                    g.lemma_ in STATEMENT_NOUNS for c in tok.head.children for g in (c, *c.children)
-                )
+                statement = any(g.lemma_ in STATEMENT_NOUNS for c in tok.head.children for g in (c, *c.children))
                 if statement and speaker.kind is SpeakerKind.ORGANISATION:
                     ctx.last_issuer = speaker
 

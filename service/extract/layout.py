@@ -24,7 +24,12 @@ _BOILERPLATE = [
     ("link", re.compile(r"^\s*<?https?://\S+>?\s*$|^\s*original url", re.I)),
     ("share", re.compile(r"icon-(?:facebook|twitter|whatsapp)|^\s*share\b", re.I)),
     ("follow", re.compile(r"\bfollow us\b|\bsubscribe\b", re.I)),
-    ("date", re.compile(r"^\s*(?:\w{3},?\s+)?(?:\w+\s+\d{1,2},?\s+\d{4}|\d{1,2}\s+\w+\s+\d{4}|\w{3}\s+\w{3}\s+\d{1,2}\s+\d{4})\s*$")),
+    (
+        "date",
+        re.compile(
+            r"^\s*(?:\w{3},?\s+)?(?:\w+\s+\d{1,2},?\s+\d{4}|\d{1,2}\s+\w+\s+\d{4}|\w{3}\s+\w{3}\s+\d{1,2}\s+\d{4})\s*$"
+        ),
+    ),
     ("heading", re.compile(r"^\s*#")),
     ("key-points", re.compile(r"^\s*key points\s*$", re.I)),
     # A photo caption ends with its credit: "… 10 January 2025. EFE-EPA FILE/GIUSEPPE LAMI".

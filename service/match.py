@@ -1,0 +1,501 @@
+"""Matching any text against the quote store: segments, candidates, labels, flags, attribution.
+
+The pipeline for one input text:
+
+1. **Segment.** Quotations first, found and attributed by the article extractor run on the input
+   as a throwaway article, so a quote split around its cue (`"…," he said. "…"`) is one segment
+   and the speaker the input names for it is resolved through the store's speaker registry. A
+   quotation the extractor attributes to nobody (its cue is not a speech verb: "spoke of") still
+   becomes a segment, with the subject of its verb as the named speaker when there is one.
+   Reported speech ("Peskov stressed that Moscow will …") becomes one segment holding the reported
+   content only, with its speaker: the store's variants of reported speech hold the content too, and
+   the frame ("Kremlin spokesman Dmitry Peskov stressed that") would only dilute the embedding
+   (0.67 → 0.87 cosine on the issue's Peskov example). Every other sentence outside quotations is
+   a segment of its own; a sentence that frames a quotation is not, and fragments of fewer than
+   three words are skipped.
+2. **Embed** all segments in one batched call with the model that built the store, and take the
+   exact cosine against every variant (one matrix product). A canonical quote scores the best of
+   its variants.
+3. **Label** the best candidate: ``verbatim`` when the segment has the same words as a variant after
+   `canon.normalise_text`, or is a contiguous run of at least three words of one; otherwise
+   ``paraphrase`` / ``related`` / ``none`` by the calibrated thresholds (service/calibration.json,
+   made by eval/calibrate.py). A segment of fewer than `min_words_paraphrase` words is at most
+   ``related`` on similarity alone: short phrases ("important trip") recur in unrelated statements.
+4. **Flags** (service/flags.py) compare the segment word by word with the variant of the matched
+   quote that it follows best (fewest flags, then highest similarity: a rendering faithful to any
+   one reported wording is faithful).
+
+   The rule for flagged matches: **the label says how close the wording is, the flags say whether
+   the meaning survived, and a match is a clean paraphrase or verbatim quote only when its flags
+   are empty.** A flagged match keeps its similarity label (so "Russia does not support …" is still
+   reported as the Foreign Ministry's statement, closely worded), and its flags are never empty;
+   clients must not present a flagged match as faithful. `Match.clean` encodes that rule.
+5. **Attribution verdict.** The speaker the segment names (or, when it names nobody, the `speaker`
+   argument) is compared with the quote's attributions: ``consistent`` (the majority speaker),
+   ``misattributed`` (someone no source gives it to), ``disputed`` (the sources disagree, and the
+   input names one of them or nobody), ``unverified`` (nobody named, undisputed quote). A name the
+   registry does not know still counts as naming someone: unless it is a generic description of an
+   attributed speaker ("the Foreign Ministry" for the Russian Foreign Ministry), it is misattributed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import canon
+from .corpus import ArticleMeta, make_article
+from .embed import Embedder
+from .extract import extract_article
+from .extract.layout import Block, split_blocks
+from .extract.quotes import Quotation, find_quotations
+from .flags import Flag, compare_meaning
+from .nlp import MASK_CHAR
+from .records import CanonicalQuote, MentionKind, QuoteMention, Speaker, Variant
+from .speakers import SpeakerRegistry, institution_key
+from .store import Store
+
+__all__ = [
+    "CALIBRATION_FILE",
+    "Candidate",
+    "Flag",
+    "Match",
+    "Matcher",
+    "Segment",
+    "Thresholds",
+]
+
+CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration.json"
+# The extractor needs an article; an input text is one, from nowhere.
+_INPUT_META = ArticleMeta(outlet="input", url="https://input.invalid/", published=None)
+MIN_SENTENCE_WORDS = 3
+_PRONOUNS = {"he", "she", "it", "they", "we", "i", "you", "who", "this", "that"}
+_SPEECH_DEPS = {"nsubj", "nsubjpass"}
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    text: str
+    start: int
+    end: int
+    kind: str  # "quote" | "sentence"
+    speaker_mention: str | None  # the speaker the input names for this segment, as written
+    speaker_id: str | None  # that speaker, when the store's registry knows them
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    quote_id: str
+    text: str
+    speaker_id: str | None
+    speaker_name: str | None
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    segment: Segment
+    quote: CanonicalQuote | None
+    similarity: float
+    label: str  # verbatim | paraphrase | related | none
+    flags: tuple[Flag, ...]
+    attribution: str | None  # consistent | misattributed | disputed | unverified; None without a match
+    alternatives: tuple[Candidate, ...]
+    variant: Variant | None = None  # the wording the segment was compared with (flags refer to it)
+
+    @property
+    def clean(self) -> bool:
+        """A faithful rendering: verbatim or paraphrase, and no change of meaning found."""
+        return self.label in ("verbatim", "paraphrase") and not self.flags
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    paraphrase: float
+    related: float
+    min_words_paraphrase: int
+
+    @classmethod
+    def load(cls, path: Path = CALIBRATION_FILE) -> Thresholds:
+        """The calibrated values written by eval/calibrate.py."""
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))["thresholds"]
+            found = cls(float(raw["paraphrase"]), float(raw["related"]), int(raw["min_words_paraphrase"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RuntimeError(
+                f"{path}: no usable thresholds ({exc}); regenerate with `python eval/calibrate.py`"
+            ) from None
+        if not 0.0 <= found.related <= found.paraphrase <= 1.0 or found.min_words_paraphrase < 1:
+            raise RuntimeError(f"{path}: thresholds out of order: {found}")
+        return found
+
+    def label(self, similarity: float, words: int) -> str:
+        """The label on similarity alone (verbatim is decided on the words, before this)."""
+        if similarity >= self.paraphrase and words >= self.min_words_paraphrase:
+            return "paraphrase"
+        if similarity >= self.related:
+            return "related"
+        return "none"
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """Everything matching reads from the store, loaded together for one store version."""
+
+    version: int
+    matrix: np.ndarray  # (variants, dim), L2-normalised
+    variants: list[Variant]  # row-aligned with matrix
+    padded: list[str]  # " normalised text " per row, for verbatim tests
+    quotes: dict[str, CanonicalQuote]
+    quote_order: list[str]  # quote id per group of rows in `by_quote`
+    by_quote: np.ndarray  # row indices sorted by quote
+    group_starts: np.ndarray  # where each quote's rows start in `by_quote`
+    registry: SpeakerRegistry
+
+
+class Matcher:
+    """Matches text against one store. Thread-safe; reloads when the store's version changes."""
+
+    def __init__(
+        self, store: Store, embedder: Embedder, nlp: Any, thresholds: Thresholds | None = None
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.nlp = nlp
+        self.thresholds = thresholds if thresholds is not None else Thresholds.load()
+        self._lock = threading.Lock()
+        self._snap = self._load()
+
+    # -- store snapshot --------------------------------------------------------------------------
+
+    def _load(self) -> _Snapshot:
+        for _ in range(5):  # a write between the reads below changes the version: read again
+            index = self.store.variant_index()
+            _, quotes = self.store.quotes(limit=1 << 62)
+            registry = self.store.registry()
+            if self.store.version() == index.version:
+                break
+        by_id = {v.id: v for q in quotes for v in q.variants}
+        variants = [by_id[int(i)] for i in index.variant_ids]
+        quote_rows: dict[str, list[int]] = {}
+        for row, v in enumerate(variants):
+            quote_rows.setdefault(v.quote_id, []).append(row)
+        order = list(quote_rows)
+        flat = [r for q in order for r in quote_rows[q]]
+        starts = np.cumsum([0] + [len(quote_rows[q]) for q in order[:-1]]) if order else np.zeros(0)
+        return _Snapshot(
+            version=index.version,
+            matrix=index.matrix,
+            variants=variants,
+            padded=[f" {canon.normalise_text(v.text)} " for v in variants],
+            quotes={q.id: q for q in quotes},
+            quote_order=order,
+            by_quote=np.asarray(flat, dtype=np.int64),
+            group_starts=np.asarray(starts, dtype=np.int64),
+            registry=registry,
+        )
+
+    def _current(self) -> _Snapshot:
+        version = self.store.version()
+        with self._lock:
+            if version != self._snap.version:
+                self._snap = self._load()
+            return self._snap
+
+    @property
+    def store_version(self) -> int:
+        return self._current().version
+
+    # -- segmentation ----------------------------------------------------------------------------
+
+    def segment(self, text: str) -> list[Segment]:
+        return self._segment(text, self._current().registry)
+
+    def _segment(self, text: str, registry: SpeakerRegistry) -> list[Segment]:
+        if not text.strip():
+            return []
+        # The extractor treats a last line without a sentence end as a heading; an input is prose.
+        # Appending at the end keeps every offset into `text` valid.
+        body_text = text if text.rstrip()[-1:] in ".!?…\"”’»)" else text + "."
+        # The extractor registers the people it meets; they must not leak into the shared registry.
+        scratch = SpeakerRegistry.from_speakers(registry.snapshot(), registry.alias_origin)
+        extraction = extract_article(make_article(body_text, _INPUT_META), scratch, self.nlp)
+        known = registry.speakers
+
+        def named(mention: QuoteMention) -> tuple[str | None, str | None]:
+            sid = mention.speaker_id if mention.speaker_id in known else None
+            return mention.speaker_mention, sid
+
+        # Every line is prose here: bylines and captions are an article's boilerplate, not an input's.
+        blocks = [Block(b.start, b.end, b.text, True) for b in split_blocks(text)]
+        quotations = find_quotations(text, blocks)
+        segments: list[Segment] = []
+        covered: set[int] = set()  # content_start of quotations inside a segment
+        starts = {q.content_start: q for q in quotations}
+        for m in extraction.mentions:
+            if m.kind is MentionKind.INDIRECT or not any(s.start in starts for s in m.spans):
+                continue
+            covered.update(s.start for s in m.spans)
+            mention, sid = named(m)
+            end = min(m.end, len(text))
+            segments.append(Segment(m.text, m.start, end, "quote", mention, sid))
+
+        doc = self.nlp(_mask(text, quotations))
+        for q in quotations:
+            if q.content_start in covered:
+                continue
+            mention, sid = self._subject_of_quote(doc, q, registry)
+            segments.append(Segment(q.content(text), q.content_start, q.content_end, "quote", mention, sid))
+
+        frames = [(q.open, q.close) for q in quotations]
+        for m in extraction.mentions:
+            if m.kind is not MentionKind.INDIRECT or _overlaps(m.start, m.end, frames):
+                continue
+            mention, sid = named(m)
+            segments.append(Segment(m.text, m.start, m.end, "sentence", mention, sid))
+            frames.append((m.start, m.end))
+
+        for sent in doc.sents:
+            start, end = sent.start_char, sent.end_char
+            if _overlaps(start, end, frames):
+                continue  # the frame of a quotation or of reported speech
+            chunk = text[start:end]
+            stripped = chunk.strip()
+            if len(canon.normalise_text(stripped).split()) < MIN_SENTENCE_WORDS:
+                continue
+            lead = len(chunk) - len(chunk.lstrip())
+            segments.append(Segment(stripped, start + lead, start + lead + len(stripped), "sentence", None, None))
+        segments.sort(key=lambda s: (s.start, s.end))
+        return segments
+
+    def _subject_of_quote(
+        self, doc: Any, q: Quotation, registry: SpeakerRegistry
+    ) -> tuple[str | None, str | None]:
+        """The named subject of the verb a quotation hangs under: 'Sybiga spoke of "…"'."""
+        span = doc.char_span(q.content_start, q.content_end, alignment_mode="expand")
+        if span is None or not len(span):
+            return None, None
+        node = span[0]
+        for _ in range(4):
+            if node.head is node:
+                break
+            node = node.head
+            subject = next((c for c in node.children if c.dep_ in _SPEECH_DEPS and c.i != span[0].i), None)
+            if subject is None:
+                continue
+            if subject.lower_ in _PRONOUNS:
+                return None, None  # a pronoun names nobody in a text without context
+            # The subject's whole phrase, appositions included ("Ukraine's foreign minister Andriy
+            # Sybiga" is parsed as "minister" + apposition), up to the quotation.
+            last = min(subject.right_edge.i, span[0].i - 1)
+            phrase_span = doc[subject.left_edge.i : last + 1]
+            phrase = phrase_span.text.strip(" ,")
+            for ent in phrase_span.ents:
+                if ent.label_ == "PERSON":
+                    found = registry.find_person(ent.text) or registry.find_by_surname(ent.text)
+                    return phrase, found.id if found else None
+            found = _lookup(registry, phrase)
+            return phrase, found.id if found else None
+        return None, None
+
+    # -- matching --------------------------------------------------------------------------------
+
+    def match_text(
+        self, text: str, speaker: str | None = None, top_k: int = 3, min_similarity: float | None = None
+    ) -> list[Match]:
+        snap = self._current()
+        return self._match(snap, self._segment(text, snap.registry), speaker, top_k, min_similarity)
+
+    def match_segments(
+        self,
+        segments: list[Segment],
+        speaker: str | None = None,
+        top_k: int = 3,
+        min_similarity: float | None = None,
+    ) -> list[Match]:
+        """Match segments made elsewhere (the calibration queries with mention texts)."""
+        return self._match(self._current(), segments, speaker, top_k, min_similarity)
+
+    def _match(
+        self,
+        snap: _Snapshot,
+        segments: list[Segment],
+        speaker: str | None,
+        top_k: int,
+        min_similarity: float | None,
+    ) -> list[Match]:
+        if not segments:
+            return []
+        floor = self.thresholds.related if min_similarity is None else min_similarity
+        vectors = self.embedder.encode([s.text for s in segments], batch_size=64)
+        sims = vectors @ snap.matrix.T if len(snap.variants) else np.zeros((len(segments), 0), np.float32)
+        argument = _resolve_argument(snap.registry, speaker)
+        return [
+            self._match_one(snap, seg, row, argument, max(1, top_k), floor)
+            for seg, row in zip(segments, sims, strict=True)
+        ]
+
+    def _match_one(
+        self,
+        snap: _Snapshot,
+        seg: Segment,
+        row: np.ndarray,
+        argument: tuple[str | None, str | None],
+        top_k: int,
+        floor: float,
+    ) -> Match:
+        if not len(snap.variants):
+            return Match(seg, None, 0.0, "none", (), None, ())
+        norm = canon.normalise_text(seg.text)
+        words = len(norm.split())
+        per_quote = np.maximum.reduceat(row[snap.by_quote], snap.group_starts)
+        ranked = [snap.quote_order[i] for i in np.argsort(-per_quote, kind="stable")[: top_k + 1]]
+        best_of = {snap.quote_order[i]: float(per_quote[i]) for i in range(len(snap.quote_order))}
+
+        verbatim_row = _verbatim_row(snap, norm, row)
+        if verbatim_row is not None:
+            quote_id = snap.variants[verbatim_row].quote_id
+            ranked = [quote_id, *(q for q in ranked if q != quote_id)]
+            label = "verbatim"
+        else:
+            quote_id = ranked[0]
+            label = self.thresholds.label(best_of[quote_id], words)
+        similarity = _clip(best_of[quote_id])
+        matched = label != "none" and (label == "verbatim" or similarity >= floor)
+
+        def candidate(qid: str) -> Candidate:
+            q = snap.quotes[qid]
+            return Candidate(q.id, q.text, q.speaker_id, q.speaker_name, _clip(best_of[qid]))
+
+        others = [candidate(q) for q in ranked if not (matched and q == quote_id)]
+        alternatives = tuple(c for c in others if c.similarity >= floor)[: top_k - 1 if matched else top_k]
+        if not matched:
+            return Match(seg, None, similarity, "none", (), None, alternatives)
+
+        quote = snap.quotes[quote_id]
+        if verbatim_row is not None:
+            variant = snap.variants[verbatim_row]
+            flags = compare_meaning(variant.text, seg.text, self.nlp)
+        else:
+            variant, flags = self._closest_wording(snap, quote_id, seg.text, row)
+        mention, sid = (seg.speaker_mention, seg.speaker_id) if seg.speaker_mention else argument
+        verdict = attribution_verdict(quote, sid, mention, snap.registry)
+        return Match(seg, quote, similarity, label, flags, verdict, alternatives, variant)
+
+    def _closest_wording(
+        self, snap: _Snapshot, quote_id: str, text: str, row: np.ndarray
+    ) -> tuple[Variant, tuple[Flag, ...]]:
+        scored = []
+        for r in range(len(snap.variants)):
+            v = snap.variants[r]
+            if v.quote_id == quote_id:
+                flags = compare_meaning(v.text, text, self.nlp)
+                scored.append((len(flags), -float(row[r]), r, flags))
+        _, _, r, flags = min(scored, key=lambda s: (s[0], s[1], s[2]))
+        return snap.variants[r], flags
+
+    def compare(self, original: str, rendering: str) -> tuple[float, str, tuple[Flag, ...]]:
+        """Is `rendering` a faithful rendering of `original`? Similarity, label and flags."""
+        a, b = canon.normalise_text(original), canon.normalise_text(rendering)
+        if not a or not b:
+            return 0.0, "none", ()
+        vectors = self.embedder.encode([original, rendering])
+        similarity = _clip(float(vectors[0] @ vectors[1]))
+        if a == b or _contained(b, a):
+            label = "verbatim"
+        else:
+            label = self.thresholds.label(similarity, len(b.split()))
+        return similarity, label, compare_meaning(original, rendering, self.nlp)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _clip(x: float) -> float:
+    return min(1.0, max(0.0, x))
+
+
+def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
+    return any(start < e and s < end for s, e in spans)
+
+
+def _mask(text: str, quotations: list[Quotation]) -> str:
+    """The text with each quotation's words replaced by one placeholder word, as the extractor does,
+    so that spaCy keeps a quotation and its frame in one sentence and never splits inside it."""
+    chars = list(text)
+    for q in quotations:
+        end = q.content_end
+        while end > q.content_start + 1 and chars[end - 1] in ".!?…":
+            end -= 1  # a sentence end inside the quotation ends the frame's sentence too
+        for i in range(q.content_start, end):
+            chars[i] = MASK_CHAR
+    return "".join(chars)
+
+
+def _contained(part: str, whole: str) -> bool:
+    """`part` (normalised) is a run of at least three whole words of `whole` (normalised)."""
+    return len(part.split()) >= canon.MIN_CONTAINED_WORDS and f" {part} " in f" {whole} "
+
+
+def _verbatim_row(snap: _Snapshot, norm: str, row: np.ndarray) -> int | None:
+    """The variant the segment repeats word for word (the most similar one when several do)."""
+    if not norm:
+        return None
+    padded = f" {norm} "
+    exact = [r for r, p in enumerate(snap.padded) if p == padded]
+    if not exact and len(norm.split()) >= canon.MIN_CONTAINED_WORDS:
+        exact = [r for r, p in enumerate(snap.padded) if padded in p]
+    return max(exact, key=lambda r: float(row[r])) if exact else None
+
+
+def _lookup(registry: SpeakerRegistry, name: str) -> Speaker | None:
+    """A name as written → a known speaker: whole name, then shorter tails ("Ukraine's foreign
+    minister Andriy Sybiga" → "Andriy Sybiga"), then a person's spelling variant or bare surname."""
+    words = name.split()
+    for k in range(len(words)):
+        found = registry.lookup(" ".join(words[k:]))
+        if found is not None:
+            return found
+    return registry.find_person(name) or (registry.find_by_surname(name) if len(words) == 1 else None)
+
+
+def _resolve_argument(registry: SpeakerRegistry, speaker: str | None) -> tuple[str | None, str | None]:
+    if speaker is None or not speaker.strip():
+        return None, None
+    name = speaker.strip()
+    if name in registry.speakers:  # an id, as the API's speaker endpoints give them
+        return registry.speakers[name].name, name
+    found = _lookup(registry, name)
+    return name, found.id if found else None
+
+
+def _describes(registry: SpeakerRegistry, mention: str, speaker_id: str) -> bool:
+    """A generic description of the speaker: every word of it is in one of their names
+    ("the Foreign Ministry" ⊂ "Russian Foreign Ministry")."""
+    words = set(institution_key(mention).split())
+    speaker = registry.speakers.get(speaker_id)
+    if not words or speaker is None:
+        return False
+    return any(words <= set(institution_key(alias).split()) for alias in (speaker.name, *speaker.aliases))
+
+
+def attribution_verdict(
+    quote: CanonicalQuote, speaker_id: str | None, mention: str | None, registry: SpeakerRegistry
+) -> str:
+    """consistent | misattributed | disputed | unverified, for the speaker the input names."""
+    attributed = [a.speaker_id for a in quote.attributions]
+    if speaker_id is None and mention:
+        # Named, but not a speaker the registry knows: fine only as a description of a real one.
+        speaker_id = next((sid for sid in attributed if _describes(registry, mention, sid)), None)
+        if speaker_id is None:
+            return "misattributed"
+    if speaker_id is None:
+        return "disputed" if quote.disputed else "unverified"
+    if speaker_id not in attributed:
+        return "misattributed"
+    return "disputed" if quote.disputed else "consistent"
