@@ -1,0 +1,93 @@
+"""The HTTP API: an app factory binding flask-smorest, the problem+json errors and the runtime."""
+
+from __future__ import annotations
+
+import json as _json
+
+from flask import Flask, Response, request
+from flask_smorest import Api
+
+from ..config import Settings
+from . import errors
+from .runtime import Runtime
+from .schemas import ProblemSchema
+
+API_VERSION = "1.0.0"
+
+
+class ProblemApi(Api):
+    ERROR_SCHEMA = ProblemSchema
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        API_TITLE="Quote attribution API",
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": (
+                    "Who said it, who reported it, and does a text quote it faithfully? Errors are "
+                    "application/problem+json (RFC 9457) with the offending fields in invalid_params. "
+                    f"Limits: request body {settings.max_body_bytes} bytes (413), text "
+                    f"{settings.max_text_chars} characters, {settings.max_batch_documents} documents per batch."
+                )
+            },
+            "components": {
+                "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+            },
+        },
+    )
+    rt = runtime or Runtime(settings)
+    app.extensions["quotes_runtime"] = rt
+    api = ProblemApi(app)
+    from .views import api_v1, ops
+
+    api.register_blueprint(ops)
+    api.register_blueprint(api_v1)
+    errors.register(app)
+    _guard_requests(app)
+    _docs_page(app)
+    rt.start()
+    return app
+
+
+def _guard_requests(app: Flask) -> None:
+    @app.before_request
+    def require_json() -> Response | None:
+        if request.method in ("POST", "PUT", "PATCH"):
+            if request.mimetype != "application/json":
+                return errors.problem(415, "send the body as application/json")
+            length = request.content_length
+            if length is not None and length > (app.config["MAX_CONTENT_LENGTH"] or 0):
+                return errors.problem(413, f"the body is larger than the {app.config['MAX_CONTENT_LENGTH']} bytes allowed")
+            try:
+                _json.loads(request.get_data(cache=True) or b"null")
+            except RecursionError:
+                return errors.problem(400, "the JSON body is nested too deeply")
+            except ValueError:
+                return errors.problem(400, "the request body is not valid JSON")
+        return None
+
+
+_DOCS = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Quote attribution API</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}
+code,pre{background:#f4f4f4;padding:.1em .3em}h2{border-top:1px solid #ddd;padding-top:.6em}</style></head>
+<body><h1>Quote attribution API</h1><p>The full contract: <a href="/openapi.json">/openapi.json</a>
+(OpenAPI 3.1). Errors are <code>application/problem+json</code>.</p><div id="ops"></div>
+<script>fetch('/openapi.json').then(r=>r.json()).then(s=>{const o=document.getElementById('ops');
+for(const [p,ms] of Object.entries(s.paths))for(const [m,op] of Object.entries(ms)){const h=document.createElement('h2');
+h.textContent=m.toUpperCase()+' '+p;const d=document.createElement('p');d.textContent=(op.summary||'')+' '+(op.description||'');
+const pre=document.createElement('pre');pre.textContent=JSON.stringify({parameters:op.parameters,requestBody:op.requestBody,
+responses:Object.keys(op.responses)},null,1);o.append(h,d,pre)}});</script></body></html>"""
+
+
+def _docs_page(app: Flask) -> None:
+    @app.get("/docs")
+    def docs() -> Response:
+        return Response(_DOCS, mimetype="text/html")

@@ -1,0 +1,84 @@
+"""Every error is RFC 9457 `application/problem+json`, naming the offending fields; never a trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .runtime import NotReady
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+
+
+def problem(
+    status: int, detail: str, title: str | None = None, invalid: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    from http import HTTPStatus
+
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+    }
+    if invalid:
+        body["invalid_params"] = invalid
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM)
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _flatten(messages: Any, path: str = "") -> list[dict[str, str]]:
+    """webargs' nested error dict → [{"name": "documents.0.top_k", "reason": "..."}]."""
+    if isinstance(messages, dict):
+        out = []
+        for key, value in messages.items():
+            out += _flatten(value, f"{path}.{key}" if path else str(key))
+        return out
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [{"name": path, "reason": " ".join(messages)}]
+    if isinstance(messages, list):
+        return [item for m in messages for item in _flatten(m, path)]
+    return [{"name": path, "reason": str(messages)}]
+
+
+def handle_http(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages") or data.get("errors")
+    invalid = []
+    if messages:
+        # webargs nests by location ("json", "query"); the field path is what a client needs.
+        for location, fields in messages.items() if isinstance(messages, dict) else []:
+            for item in _flatten(fields):
+                item["in"] = "body" if location == "json" else location
+                invalid.append(item)
+    detail = exc.description or ""
+    if status == 422 and invalid:
+        detail = "; ".join(f"{i['name']}: {i['reason']}" for i in invalid)
+    elif status == 400 and "JSON" in detail:
+        detail = "the request body is not valid JSON"
+    headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type", "content-length")}
+    return problem(status, detail, invalid=invalid or None, headers=headers)
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http)
+
+    @app.errorhandler(NotReady)
+    def not_ready(exc: NotReady) -> Response:
+        return problem(503, f"not ready: {exc}", headers={"Retry-After": "5"})
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            return handle_http(exc)
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, InternalServerError.description or "internal error")
