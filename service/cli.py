@@ -208,6 +208,15 @@ def cmd_eval_extraction(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
+    import yaml
+
+    from .api import openapi_document
+
+    print(yaml.safe_dump(openapi_document(), sort_keys=False, allow_unicode=True), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m service", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -261,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--gold")
     ev.add_argument("--errors", action="store_true", help="list misses, spurious and wrong speakers")
     ev.set_defaults(func=cmd_eval_extraction)
+    o = sub.add_parser("openapi", help="print the OpenAPI document the app generates (openapi.yaml)")
+    o.set_defaults(func=cmd_openapi)
     return p
 
 

@@ -19,7 +19,8 @@ class ProblemApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None, load: bool = True) -> Flask:
+    """The app; `load=False` skips loading model and store (for writing the OpenAPI document)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config.update(
@@ -38,9 +39,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                     f"{settings.max_text_chars} characters, {settings.max_batch_documents} documents per batch."
                 )
             },
-            "components": {
-                "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
-            },
+            "components": {"securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
         },
     )
     rt = runtime or Runtime(settings)
@@ -53,8 +52,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.register(app)
     _guard_requests(app)
     _docs_page(app)
-    rt.start()
+    if load:
+        rt.start()
     return app
+
+
+def openapi_document() -> dict[str, object]:
+    """The contract as the app generates it, with default settings (what openapi.yaml holds)."""
+    app = create_app(Settings.from_env({}), load=False)
+    with app.app_context():
+        spec: dict[str, object] = app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
+    return spec
 
 
 def _guard_requests(app: Flask) -> None:
@@ -65,7 +73,9 @@ def _guard_requests(app: Flask) -> None:
                 return errors.problem(415, "send the body as application/json")
             length = request.content_length
             if length is not None and length > (app.config["MAX_CONTENT_LENGTH"] or 0):
-                return errors.problem(413, f"the body is larger than the {app.config['MAX_CONTENT_LENGTH']} bytes allowed")
+                return errors.problem(
+                    413, f"the body is larger than the {app.config['MAX_CONTENT_LENGTH']} bytes allowed"
+                )
             try:
                 _json.loads(request.get_data(cache=True) or b"null")
             except RecursionError:

@@ -15,7 +15,10 @@ PROBLEM = "application/problem+json"
 
 
 def problem(
-    status: int, detail: str, title: str | None = None, invalid: list[dict[str, str]] | None = None,
+    status: int,
+    detail: str,
+    title: str | None = None,
+    invalid: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
     from http import HTTPStatus

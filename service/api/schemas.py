@@ -44,7 +44,9 @@ class BatchDocument(AttributionRequest):
 
 class BatchRequest(Schema):
     documents = fields.List(
-        fields.Nested(BatchDocument), required=True, validate=validate.Length(min=1),
+        fields.Nested(BatchDocument),
+        required=True,
+        validate=validate.Length(min=1),
         metadata={"description": "At most QUOTES_MAX_BATCH_DOCUMENTS (default 32) documents."},
     )
 

@@ -22,6 +22,35 @@ api_v1 = Blueprint("v1", __name__, url_prefix="/v1", description="Quote attribut
 ops = Blueprint("ops", __name__, description="Liveness and readiness")
 
 
+def errors(*codes: int) -> Any:
+    """Document the problem+json responses an endpoint can give (503 while loading, always)."""
+    described = {
+        400: "Invalid JSON, or an API key in the query string",
+        401: "Missing or wrong API key",
+        403: "Writes disabled: no API key configured",
+        404: "Not found",
+        413: "Body over QUOTES_MAX_BODY_BYTES",
+        415: "Body is not application/json",
+        503: "Model or store not loaded yet",
+    }
+
+    def decorate(fn: Any) -> Any:
+        for code in (*codes, 503):
+            fn = api_v1.alt_response(
+                code, schema=s.ProblemSchema, description=described[code], content_type="application/problem+json"
+            )(fn)
+        return fn
+
+    return decorate
+
+
+_BODY_ERRORS = (400, 413, 415)
+_PESKOV = (
+    "Kremlin spokesman Dmitry Peskov stressed that Moscow will keep up a constant dialogue with the new Syrian "
+    "authorities."
+)
+
+
 def runtime() -> Runtime:
     rt: Runtime = current_app.extensions["quotes_runtime"]
     return rt
@@ -142,7 +171,8 @@ def _attribute(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 @api_v1.route("/attributions", methods=["POST"])
-@api_v1.arguments(s.AttributionRequest)
+@errors(*_BODY_ERRORS)
+@api_v1.arguments(s.AttributionRequest, example={"text": _PESKOV, "top_k": 3})
 @api_v1.response(200, s.AttributionResponse)
 def attributions(body: dict[str, Any]) -> dict[str, Any]:
     """Match a text against the store: speaker, sources, similarity, label, flags, verdict.
@@ -155,7 +185,8 @@ def attributions(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @api_v1.route("/attributions/batch", methods=["POST"])
-@api_v1.arguments(s.BatchRequest)
+@errors(*_BODY_ERRORS)
+@api_v1.arguments(s.BatchRequest, example={"documents": [{"id": "story-1", "text": _PESKOV}]})
 @api_v1.response(200, s.BatchResponse)
 def attributions_batch(body: dict[str, Any]) -> dict[str, Any]:
     """Several documents in one call (CMS plugins). At most QUOTES_MAX_BATCH_DOCUMENTS documents."""
@@ -173,7 +204,14 @@ def attributions_batch(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @api_v1.route("/similarity", methods=["POST"])
-@api_v1.arguments(s.SimilarityRequest)
+@errors(*_BODY_ERRORS)
+@api_v1.arguments(
+    s.SimilarityRequest,
+    example={
+        "original": "We do not want Russia to leave Syria in the way that some wish.",
+        "rendering": "We want Russia to leave Syria.",
+    },
+)
 @api_v1.response(200, s.SimilarityResponse)
 def similarity(body: dict[str, Any]) -> dict[str, Any]:
     """Is B a faithful rendering of A? Similarity, label and the changes of meaning found."""
@@ -203,7 +241,8 @@ def _mention(m: QuoteMention, registry: SpeakerRegistry) -> dict[str, Any]:
 
 
 @api_v1.route("/extractions", methods=["POST"])
-@api_v1.arguments(s.ExtractionRequest)
+@errors(*_BODY_ERRORS)
+@api_v1.arguments(s.ExtractionRequest, example={"text": '"We will continue dialogue," Peskov told reporters.'})
 @api_v1.response(200, s.ExtractionResponse)
 def extractions(body: dict[str, Any]) -> dict[str, Any]:
     """The quotes and speakers found in a text. The store is not changed."""
@@ -227,18 +266,28 @@ def _quote_summary(q: CanonicalQuote) -> dict[str, Any]:
 
 
 @api_v1.route("/quotes", methods=["GET"])
+@errors()
 @api_v1.arguments(s.QueryArgs, location="query")
 @api_v1.response(200, s.QuotePage)
 def quotes(args: dict[str, Any]) -> dict[str, Any]:
     """Canonical quotes: by speaker, by words, disputed only; paginated."""
     total, found = components().store.quotes(
-        speaker_id=args.get("speaker"), search=args.get("q"), disputed=args.get("disputed"),
-        limit=args["limit"], offset=args["offset"],
+        speaker_id=args.get("speaker"),
+        search=args.get("q"),
+        disputed=args.get("disputed"),
+        limit=args["limit"],
+        offset=args["offset"],
     )
-    return {"total": total, "limit": args["limit"], "offset": args["offset"], "quotes": [_quote_summary(q) for q in found]}
+    return {
+        "total": total,
+        "limit": args["limit"],
+        "offset": args["offset"],
+        "quotes": [_quote_summary(q) for q in found],
+    }
 
 
 @api_v1.route("/quotes/<string:quote_id>", methods=["GET"])
+@errors(404)
 @api_v1.response(200, s.QuoteDetail)
 def quote(quote_id: str) -> dict[str, Any]:
     """One canonical quote with its variants, sources and attributions."""
@@ -262,12 +311,17 @@ def quote(quote_id: str) -> dict[str, Any]:
 
 def _speaker(sp: Speaker, count: int) -> dict[str, Any]:
     return {
-        "id": sp.id, "name": sp.name, "kind": sp.kind.value, "role": sp.role,
-        "aliases": sorted(sp.aliases), "quotes": count,
+        "id": sp.id,
+        "name": sp.name,
+        "kind": sp.kind.value,
+        "role": sp.role,
+        "aliases": sorted(sp.aliases),
+        "quotes": count,
     }
 
 
 @api_v1.route("/speakers", methods=["GET"])
+@errors()
 @api_v1.response(200, s.SpeakerList)
 def speakers() -> dict[str, Any]:
     """Every canonical speaker with aliases and the number of quotes ascribed to them."""
@@ -275,6 +329,7 @@ def speakers() -> dict[str, Any]:
 
 
 @api_v1.route("/speakers/<string:speaker_id>", methods=["GET"])
+@errors(404)
 @api_v1.response(200, s.SpeakerDetail)
 def speaker(speaker_id: str) -> dict[str, Any]:
     """One speaker: role, aliases and the quotes ascribed to them by any source."""
@@ -307,6 +362,8 @@ def _require_key() -> None:
 
 
 @api_v1.route("/articles", methods=["POST"])
+@errors(*_BODY_ERRORS, 401, 403)
+@api_v1.doc(security=[{"ApiKey": []}])
 @api_v1.arguments(s.ArticleRequest)
 @api_v1.response(200, s.ArticleResponse)
 def articles(body: dict[str, Any]) -> dict[str, Any]:
@@ -344,6 +401,7 @@ def healthz() -> dict[str, str]:
 
 @ops.route("/readyz", methods=["GET"])
 @ops.response(200, s.Health)
+@ops.alt_response(503, schema=s.ProblemSchema, description="Not ready", content_type="application/problem+json")
 def readyz() -> dict[str, str]:
     """Model and store loaded (503 problem+json before, with the reason)."""
     components()
@@ -351,6 +409,7 @@ def readyz() -> dict[str, str]:
 
 
 @api_v1.route("/info", methods=["GET"])
+@errors()
 @api_v1.response(200, s.InfoResponse)
 def info() -> dict[str, Any]:
     """Model, revision, store size and version, thresholds and limits."""
@@ -362,7 +421,11 @@ def info() -> dict[str, Any]:
     return {
         "model": _model(),
         "store": store,
-        "thresholds": {"paraphrase": t.paraphrase, "related": t.related, "min_words_paraphrase": t.min_words_paraphrase},
+        "thresholds": {
+            "paraphrase": t.paraphrase,
+            "related": t.related,
+            "min_words_paraphrase": t.min_words_paraphrase,
+        },
         "limits": {
             "max_text_chars": settings.max_text_chars,
             "max_body_bytes": settings.max_body_bytes,
