@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as _json
+from pathlib import Path
 
 from flask import Flask, Response, request
 from flask_smorest import Api
@@ -85,16 +86,7 @@ def _guard_requests(app: Flask) -> None:
         return None
 
 
-_DOCS = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Quote attribution API</title>
-<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}
-code,pre{background:#f4f4f4;padding:.1em .3em}h2{border-top:1px solid #ddd;padding-top:.6em}</style></head>
-<body><h1>Quote attribution API</h1><p>The full contract: <a href="/openapi.json">/openapi.json</a>
-(OpenAPI 3.1). Errors are <code>application/problem+json</code>.</p><div id="ops"></div>
-<script>fetch('/openapi.json').then(r=>r.json()).then(s=>{const o=document.getElementById('ops');
-for(const [p,ms] of Object.entries(s.paths))for(const [m,op] of Object.entries(ms)){const h=document.createElement('h2');
-h.textContent=m.toUpperCase()+' '+p;const d=document.createElement('p');d.textContent=(op.summary||'')+' '+(op.description||'');
-const pre=document.createElement('pre');pre.textContent=JSON.stringify({parameters:op.parameters,requestBody:op.requestBody,
-responses:Object.keys(op.responses)},null,1);o.append(h,d,pre)}});</script></body></html>"""
+_DOCS = (Path(__file__).resolve().parent / "docs.html").read_text(encoding="utf-8")
 
 
 def _docs_page(app: Flask) -> None:
