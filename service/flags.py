@@ -31,6 +31,9 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 NEGATIONS = frozenset(
     {"not", "no", "never", "none", "nor", "neither", "nobody", "nothing", "nowhere", "without", "cannot"}
+    # Contractions typed without the apostrophe (copy pasted through systems that drop it).
+    | {"dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "havent", "hasnt", "hadnt", "wont"}
+    | {"wouldnt", "cant", "couldnt", "shouldnt", "mustnt", "aint"}
 )
 # A rendering is quote-like when this share of its words appears, in order, in the original.
 QUOTE_LIKE = 0.6
@@ -99,7 +102,37 @@ PLACE_KEYS = {alias: key for key, aliases in _PLACES.items() for alias in (key, 
 _ENTITY_LABELS = {"PERSON", "NORP", "GPE", "ORG", "LOC", "FAC"}
 _NAME_PARTICLES = {"al", "el", "bin", "ibn", "abu", "de", "van", "von"}
 # Capitalised words that are not names: titles and the first words of quoted sentences.
-_NOT_NAMES = {"mr", "mrs", "ms", "dr", "president", "minister", "prime", "foreign", "deputy"}
+# Days and months are dates, not names.
+_NOT_NAMES = {
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "president",
+    "minister",
+    "prime",
+    "foreign",
+    "deputy",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +165,16 @@ def is_negation(word: str) -> bool:
     return word in NEGATIONS or word.endswith("n't")
 
 
-def _numbers(words: _Words) -> list[tuple[str, float]]:
+def _digits_value(word: str) -> float | str:
+    try:
+        return float(word.replace(",", ""))
+    except ValueError:
+        return word  # a version or a date ("2.6.0", "1.5.2003"): compared as written
+
+
+def _numbers(words: _Words) -> list[tuple[str, float | str]]:
     """(as written, value) for each number: digits, and runs of number words ("twenty five" = 25)."""
-    out: list[tuple[str, float]] = []
+    out: list[tuple[str, float | str]] = []
     run: list[str] = []
     total = current = 0.0
 
@@ -157,7 +197,7 @@ def _numbers(words: _Words) -> list[tuple[str, float]]:
         else:
             close()
             if _DIGITS.match(low):
-                out.append((cased, float(low.replace(",", ""))))
+                out.append((cased, _digits_value(low)))
     close()
     return out
 
@@ -178,7 +218,9 @@ def _entities(text: str, words: _Words, nlp: Any | None) -> dict[str, str]:
         if bare in PLACE_KEYS:
             out.setdefault(PLACE_KEYS[bare], cased)
             continue
-        if bare in STOP_WORDS or bare in _NAME_PARTICLES or bare in _NOT_NAMES or not cased[:1].isupper():
+        if len(bare) < 2 or bare in STOP_WORDS or bare in _NAME_PARTICLES or bare in _NOT_NAMES:
+            continue
+        if not cased[:1].isupper():
             continue
         # A capital at the start of the text is only a name when the parser says so.
         if (i > 0 and not cased.isupper()) or bare in from_nlp:

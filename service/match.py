@@ -161,9 +161,7 @@ class _Snapshot:
 class Matcher:
     """Matches text against one store. Thread-safe; reloads when the store's version changes."""
 
-    def __init__(
-        self, store: Store, embedder: Embedder, nlp: Any, thresholds: Thresholds | None = None
-    ) -> None:
+    def __init__(self, store: Store, embedder: Embedder, nlp: Any, thresholds: Thresholds | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.nlp = nlp
@@ -221,7 +219,7 @@ class Matcher:
             return []
         # The extractor treats a last line without a sentence end as a heading; an input is prose.
         # Appending at the end keeps every offset into `text` valid.
-        body_text = text if text.rstrip()[-1:] in ".!?…\"”’»)" else text + "."
+        body_text = text if text.rstrip()[-1:] in '.!?…"”’»)' else text + "."
         # The extractor registers the people it meets; they must not leak into the shared registry.
         scratch = SpeakerRegistry.from_speakers(registry.snapshot(), registry.alias_origin)
         extraction = extract_article(make_article(body_text, _INPUT_META), scratch, self.nlp)
@@ -273,9 +271,7 @@ class Matcher:
         segments.sort(key=lambda s: (s.start, s.end))
         return segments
 
-    def _subject_of_quote(
-        self, doc: Any, q: Quotation, registry: SpeakerRegistry
-    ) -> tuple[str | None, str | None]:
+    def _subject_of_quote(self, doc: Any, q: Quotation, registry: SpeakerRegistry) -> tuple[str | None, str | None]:
         """The named subject of the verb a quotation hangs under: 'Sybiga spoke of "…"'."""
         span = doc.char_span(q.content_start, q.content_end, alignment_mode="expand")
         if span is None or not len(span):
@@ -406,10 +402,8 @@ class Matcher:
             return 0.0, "none", ()
         vectors = self.embedder.encode([original, rendering])
         similarity = _clip(float(vectors[0] @ vectors[1]))
-        if a == b or _contained(b, a):
-            label = "verbatim"
-        else:
-            label = self.thresholds.label(similarity, len(b.split()))
+        verbatim = a == b or _contained(b, a)
+        label = "verbatim" if verbatim else self.thresholds.label(similarity, len(b.split()))
         return similarity, label, compare_meaning(original, rendering, self.nlp)
 
 
