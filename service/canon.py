@@ -50,7 +50,7 @@ class Cluster:
     vectors: list[np.ndarray] = field(default_factory=list)
 
 
-def _contained(a: str, b: str) -> bool:
+def contained(a: str, b: str) -> bool:
     """`a` is a contiguous run of whole words of `b` (a partial quote of a fuller one)."""
     return len(a.split()) >= MIN_CONTAINED_WORDS and f" {a} " in f" {b} "
 
@@ -63,7 +63,7 @@ def affinity(text: str, vector: np.ndarray, speaker: str | None, cluster: Cluste
         if text == other_text:
             return 1.0
         short = min(len(text.split()), len(other_text.split()))
-        if _contained(text, other_text) or _contained(other_text, text):
+        if contained(text, other_text) or contained(other_text, text):
             score = 0.99
         elif short < MIN_CONTAINED_WORDS:
             continue  # "crunch point" is no statement to compare by meaning

@@ -402,7 +402,7 @@ class Matcher:
             return 0.0, "none", ()
         vectors = self.embedder.encode([original, rendering])
         similarity = _clip(float(vectors[0] @ vectors[1]))
-        verbatim = a == b or _contained(b, a)
+        verbatim = a == b or canon.contained(b, a)
         label = "verbatim" if verbatim else self.thresholds.label(similarity, len(b.split()))
         return similarity, label, compare_meaning(original, rendering, self.nlp)
 
@@ -429,11 +429,6 @@ def _mask(text: str, quotations: list[Quotation]) -> str:
         for i in range(q.content_start, end):
             chars[i] = MASK_CHAR
     return "".join(chars)
-
-
-def _contained(part: str, whole: str) -> bool:
-    """`part` (normalised) is a run of at least three whole words of `whole` (normalised)."""
-    return len(part.split()) >= canon.MIN_CONTAINED_WORDS and f" {part} " in f" {whole} "
 
 
 def _verbatim_row(snap: _Snapshot, norm: str, row: np.ndarray) -> int | None:

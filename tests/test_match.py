@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from service.config import REPO_ROOT, Settings
+from service.config import REPO_ROOT
 from service.corpus import ArticleMeta, make_article
-from service.embed import Embedder, load_embedder
+from service.embed import Embedder
 from service.flags import Flag, compare_meaning
 from service.match import Match, Matcher, Thresholds
-from service.nlp import load_nlp
-from service.store import Store, build_store
+from service.store import Store
 
 CORPUS = REPO_ROOT / "corpus"
 
@@ -35,20 +34,9 @@ RESTORATION = (
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return load_embedder(Settings.from_env().model_dir)
-
-
-@pytest.fixture(scope="session")
-def nlp() -> object:
-    return load_nlp()
-
-
-@pytest.fixture(scope="session")
-def store_path(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, nlp: object) -> Path:
-    path = tmp_path_factory.mktemp("store") / "quotes.sqlite3"
-    build_store(CORPUS, path, embedder, nlp, CORPUS / "speakers.json")
-    return path
+def store_path(built_store: Store) -> Path:
+    """The session store built from the corpus (tests/conftest.py); tests that write copy it."""
+    return built_store.path
 
 
 @pytest.fixture(scope="session")
