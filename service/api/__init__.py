@@ -46,6 +46,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     rt = runtime or Runtime(settings)
     app.extensions["quotes_runtime"] = rt
     api = ProblemApi(app)
+    # flask-smorest documents its shared error responses as application/json; ours are problem+json.
+    for response in api.spec.components.responses.values():
+        content = response.get("content", {})
+        if "application/json" in content:
+            content[errors.PROBLEM] = content.pop("application/json")
     from .views import api_v1, ops
 
     api.register_blueprint(ops)
