@@ -19,6 +19,14 @@ API_VERSION = "1.0.0"
 class ProblemApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
+    def _register_responses(self) -> None:
+        """flask-smorest documents its shared error responses as application/json; ours are problem+json."""
+        self.DEFAULT_RESPONSE_CONTENT_TYPE = errors.PROBLEM
+        try:
+            super()._register_responses()
+        finally:
+            del self.DEFAULT_RESPONSE_CONTENT_TYPE
+
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None, load: bool = True) -> Flask:
     """The app; `load=False` skips loading model and store (for writing the OpenAPI document)."""
@@ -46,11 +54,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     rt = runtime or Runtime(settings)
     app.extensions["quotes_runtime"] = rt
     api = ProblemApi(app)
-    # flask-smorest documents its shared error responses as application/json; ours are problem+json.
-    for response in api.spec.components.responses.values():
-        content = response.get("content", {})
-        if "application/json" in content:
-            content[errors.PROBLEM] = content.pop("application/json")
     from .views import api_v1, ops
 
     api.register_blueprint(ops)
