@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -115,11 +115,3 @@ class Settings:
             return self.speakers_file
         default = self.corpus_dir / "speakers.json"
         return default if default.exists() else None
-
-    def describe(self) -> dict[str, str]:
-        """The settings as strings, secrets redacted (for `info` and start-up logs)."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = f"<{len(value)} keys>" if f.name == "api_keys" else str(value)
-        return out

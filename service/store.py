@@ -16,7 +16,7 @@ import os
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +29,7 @@ from .records import (
     Article,
     CanonicalQuote,
     MentionKind,
+    QuoteMention,
     Source,
     Span,
     Speaker,
@@ -83,6 +84,7 @@ class AddReport:
     new_speakers: tuple[str, ...] = ()
     new_aliases: tuple[tuple[str, str], ...] = ()
     store_version: int = 0
+    statements: tuple[QuoteMention, ...] = ()  # the attributed statements found (empty when unchanged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +106,6 @@ class VariantIndex:
     variant_ids: np.ndarray
     quote_ids: list[str]
     matrix: np.ndarray  # (n, dim) float32, L2-normalised
-    variant_quote: dict[int, str] = field(default_factory=dict)
 
 
 def _now() -> str:
@@ -278,7 +279,7 @@ class Store:
             matrix[i] = np.frombuffer(row["embedding"], dtype=np.float32)
         ids = np.array([r["id"] for r in rows], dtype=np.int64)
         quote_ids = [r["quote_id"] for r in rows]
-        return VariantIndex(version, ids, quote_ids, matrix, dict(zip(ids.tolist(), quote_ids, strict=True)))
+        return VariantIndex(version, ids, quote_ids, matrix)
 
 
 def _source_order(source: Source) -> tuple[int, str]:
@@ -444,6 +445,7 @@ def _add(conn: sqlite3.Connection, article: Article, embedder: EmbedderLike, nlp
         tuple(new_speakers),
         tuple(new_aliases),
         _bump(conn),
+        tuple(mentions),
     )
 
 

@@ -379,12 +379,11 @@ def articles(body: dict[str, Any]) -> dict[str, Any]:
     article = make_article(text, meta)
     report = c.store.add_article(article, c.embedder, c.nlp)
     registry = c.store.registry()
-    mentions = extract_article(article, registry, c.nlp).mentions if report.status != "unchanged" else ()
     return {
         "article_id": report.article_id,
         "url": report.url,
         "status": report.status,
-        "mentions": [_mention(m, registry) for m in mentions if m.speaker_id],
+        "mentions": [_mention(m, registry) for m in report.statements],
         "new_quotes": list(report.new_quotes),
         "joined_quotes": list(report.joined_quotes),
         "new_speakers": list(report.new_speakers),

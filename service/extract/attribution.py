@@ -15,7 +15,7 @@ from spacy.tokens import Doc, Token
 from spacy.tokens import Span as SpacySpan
 
 from ..records import Article, Extraction, MentionKind, QuoteMention, Span, Speaker, SpeakerKind
-from ..speakers import SpeakerRegistry, normalise, surname
+from ..speakers import SpeakerRegistry, surname
 from .layout import Block, split_blocks
 from .quotes import Quotation, find_quotations
 
@@ -682,8 +682,3 @@ def _reported_content(ctx: _Context, cue: Token) -> Span | None:
     if any(t.is_sent_start for t in list(span)[1:]) and span.text.count("\n") > 0:
         return None
     return Span(span.start_char, span.end_char, ctx.article.text[span.start_char : span.end_char])
-
-
-def names_in(text: str) -> set[str]:
-    """Normalised names, for tests and diagnostics."""
-    return {normalise(w) for w in re.findall(r"[A-Z][\w-]+", text)}
