@@ -1,31 +1,68 @@
-"""gunicorn settings, all from the environment (documented in the README).
+"""gunicorn settings. Every value comes from service/config.py (environment variables, README table).
 
 The app is created in each worker after fork: PyTorch must not be imported before forking (a
 preloaded torch can hang workers), and torch threads per worker are sized so that
-workers x threads stays within the cores.
+workers x threads stays within the cores. Metrics are shared by the workers through
+PROMETHEUS_MULTIPROC_DIR, which is set here, before any worker imports prometheus_client.
 """
 
 import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 
-_cores = os.cpu_count() or 1
-bind = os.environ.get("QUOTES_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("QUOTES_WORKERS", max(1, min(_cores, 4))))
+from service.config import ConfigError, Settings
+from service.logs import logging_config
+
+try:
+    _settings = Settings.from_env()
+    _settings.check_start()
+except ConfigError as exc:  # one clear line, no traceback, and gunicorn does not start
+    sys.exit(f"configuration error: {exc}")
+
+bind = _settings.bind
+workers = _settings.workers
 worker_class = "gthread"
-threads = int(os.environ.get("QUOTES_THREADS", 4))
-timeout = int(os.environ.get("QUOTES_TIMEOUT", 60))
-graceful_timeout = int(os.environ.get("QUOTES_GRACEFUL_TIMEOUT", 30))
-max_requests = int(os.environ.get("QUOTES_MAX_REQUESTS", 2000))
-max_requests_jitter = int(os.environ.get("QUOTES_MAX_REQUESTS_JITTER", 200))
-accesslog = "-"
-errorlog = "-"
+threads = _settings.threads
+timeout = _settings.timeout
+graceful_timeout = _settings.graceful_timeout
+max_requests = _settings.max_requests
+max_requests_jitter = _settings.max_requests_jitter
+# The app logs one JSON line per request (with request id, route, duration, segments): gunicorn's
+# own access log would repeat it.
+accesslog = None
+logconfig_dict = logging_config(_settings)
 preload_app = False
 wsgi_app = "service.api.wsgi:app"
+# gunicorn's runtime control socket is a management surface nobody here uses.
+control_socket_disable = True
+# Workers are told the real client by ProxyFix (QUOTES_TRUSTED_PROXIES), not by gunicorn.
+forwarded_allow_ips = "127.0.0.1"
+
+_metrics_dir_is_ours = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _metrics_dir_is_ours:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="quotes-metrics-")
+else:  # samples of a previous run would be added to this one's
+    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        stale.unlink()
 
 
 def post_fork(server, worker):
-    torch_threads = max(1, _cores // workers)
+    torch_threads = _settings.torch_threads()
     os.environ.setdefault("OMP_NUM_THREADS", str(torch_threads))
     os.environ.setdefault("MKL_NUM_THREADS", str(torch_threads))
     import torch
 
     torch.set_num_threads(torch_threads)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _metrics_dir_is_ours:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -5,7 +5,9 @@ Every variable is listed in the README's configuration table; `Settings.from_env
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,42 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return raw
 
 
+def _optional_float(env: Mapping[str, str], name: str, lo: float, hi: float) -> float | None:
+    return _float(env, name, 0.0, lo, hi) if env.get(name, "").strip() else None
+
+
+def _bind(env: Mapping[str, str]) -> str:
+    """host:port (IPv4 or [IPv6]) or unix:/path; checked here so a typo stops the start with its name."""
+    raw = env.get("QUOTES_BIND", "").strip() or "127.0.0.1:8000"
+    if raw.startswith("unix:") and len(raw) > 5:
+        return raw
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"QUOTES_BIND={raw!r} is not HOST:PORT (e.g. 127.0.0.1:8000) or unix:/path")
+    return raw
+
+
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
+    """A Flask-Limiter limit string such as "120/minute" or "10 per second;1000/hour"; "off" disables."""
+    raw = env.get(name, "").strip() or default
+    if raw.lower() == "off":
+        return ""
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a rate limit such as '120/minute' (or 'off')") from None
+    return raw
+
+
+def _storage_uri(env: Mapping[str, str]) -> str:
+    raw = env.get("QUOTES_RATE_LIMIT_STORAGE", "").strip() or "memory://"
+    if not raw.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+        raise ConfigError(f"QUOTES_RATE_LIMIT_STORAGE={raw!r} must be memory:// or a redis:// URL")
+    return raw
+
+
 def _keys(env: Mapping[str, str]) -> tuple[str, ...]:
     """API keys from QUOTES_API_KEYS (comma-separated) and/or QUOTES_API_KEYS_FILE (one per line)."""
     keys = [k.strip() for k in env.get("QUOTES_API_KEYS", "").split(",") if k.strip()]
@@ -71,6 +109,24 @@ def _keys(env: Mapping[str, str]) -> tuple[str, ...]:
         if len(key) < 16:
             raise ConfigError("API keys must be at least 16 characters long (QUOTES_API_KEYS / _FILE)")
     return tuple(keys)
+
+
+def _calibrated_thresholds() -> tuple[float, float]:
+    raw = json.loads((Path(__file__).resolve().parent / "calibration.json").read_text(encoding="utf-8"))
+    return float(raw["thresholds"]["paraphrase"]), float(raw["thresholds"]["related"])
+
+
+def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    """Browser origins allowed by CORS: "*" or scheme://host[:port], comma-separated."""
+    origins = tuple(o.strip().rstrip("/") for o in env.get("QUOTES_CORS_ORIGINS", "").split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
+            raise ConfigError(f"QUOTES_CORS_ORIGINS: {origin!r} is not an origin such as https://cms.example.org")
+    return origins
+
+
+def _default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +144,21 @@ class Settings:
     log_format: str = "json"
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: int = 0
+    # Matching thresholds; None keeps the calibrated values in service/calibration.json.
+    paraphrase_threshold: float | None = None
+    related_threshold: float | None = None
+    # Rate limits (Flask-Limiter strings; "" = off), per API key or else per client address.
+    rate_limit: str = "600/minute"
+    rate_limit_write: str = "30/minute"
+    rate_limit_storage: str = field(default="memory://", repr=False)  # a Redis URL may hold a password
+    # gunicorn (read by gunicorn.conf.py).
+    bind: str = "127.0.0.1:8000"
+    workers: int = field(default_factory=lambda: _default_workers())
+    threads: int = 4
+    timeout: int = 60
+    graceful_timeout: int = 30
+    max_requests: int = 2000
+    max_requests_jitter: int = 200
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -106,9 +177,48 @@ class Settings:
             read_requires_key=_choice(env, "QUOTES_READ_REQUIRES_KEY", "false", ("true", "false")) == "true",
             log_level=_choice(env, "QUOTES_LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
             log_format=_choice(env, "QUOTES_LOG_FORMAT", "json", ("json", "text")),
-            cors_origins=tuple(o.strip() for o in env.get("QUOTES_CORS_ORIGINS", "").split(",") if o.strip()),
+            cors_origins=_origins(env),
             trusted_proxies=_int(env, "QUOTES_TRUSTED_PROXIES", 0, 0, 10),
+            paraphrase_threshold=_optional_float(env, "QUOTES_PARAPHRASE_THRESHOLD", 0.0, 1.0),
+            related_threshold=_optional_float(env, "QUOTES_RELATED_THRESHOLD", 0.0, 1.0),
+            rate_limit=_rate_limit(env, "QUOTES_RATE_LIMIT", "600/minute"),
+            rate_limit_write=_rate_limit(env, "QUOTES_RATE_LIMIT_WRITE", "30/minute"),
+            rate_limit_storage=_storage_uri(env),
+            bind=_bind(env),
+            workers=_int(env, "QUOTES_WORKERS", _default_workers(), 1, 64),
+            threads=_int(env, "QUOTES_THREADS", 4, 1, 64),
+            timeout=_int(env, "QUOTES_TIMEOUT", 60, 1, 3600),
+            graceful_timeout=_int(env, "QUOTES_GRACEFUL_TIMEOUT", 30, 1, 3600),
+            max_requests=_int(env, "QUOTES_MAX_REQUESTS", 2000, 0, 10_000_000),
+            max_requests_jitter=_int(env, "QUOTES_MAX_REQUESTS_JITTER", 200, 0, 1_000_000),
         )
+
+    def thresholds(self, calibrated: tuple[float, float]) -> tuple[float, float]:
+        """(paraphrase, related): the calibrated values with the configured overrides applied."""
+        p = self.paraphrase_threshold if self.paraphrase_threshold is not None else calibrated[0]
+        r = self.related_threshold if self.related_threshold is not None else calibrated[1]
+        if r > p:
+            raise ConfigError(
+                f"the related threshold {r} is above the paraphrase threshold {p} "
+                "(QUOTES_RELATED_THRESHOLD / QUOTES_PARAPHRASE_THRESHOLD against service/calibration.json)"
+            )
+        return p, r
+
+    def torch_threads(self) -> int:
+        """Threads PyTorch may use in each worker, so that workers x threads stays within the cores."""
+        return max(1, (os.cpu_count() or 1) // self.workers)
+
+    def check_start(self) -> None:
+        """What a server needs, checked before it starts (a running but never-ready server helps nobody)."""
+        self.thresholds(_calibrated_thresholds())
+        if not (self.model_dir / "config.json").is_file():
+            raise ConfigError(
+                f"QUOTES_MODEL_DIR={str(self.model_dir)!r} holds no model; run `python -m service model install`"
+            )
+        if not self.store_path.is_file():
+            raise ConfigError(
+                f"QUOTES_STORE_PATH={str(self.store_path)!r} does not exist; run `python -m service build`"
+            )
 
     def effective_speakers_file(self) -> Path | None:
         if self.speakers_file is not None:

@@ -11,6 +11,8 @@ import os
 import shutil
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,11 +114,17 @@ class Embedder:
         self.dim = int(model.get_embedding_dimension() or 0)
         # SentenceTransformer.encode is not documented as thread-safe; gunicorn threads share one model.
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[int, float], None]] = []
+
+    def add_listener(self, listener: Callable[[int, float], None]) -> None:
+        """`listener(texts, seconds)` after every encode (metrics; the pipeline itself needs none)."""
+        self._listeners.append(listener)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
+            started = time.perf_counter()
             vectors = self._model.encode(
                 texts,
                 batch_size=batch_size,
@@ -124,6 +132,9 @@ class Embedder:
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
+            seconds = time.perf_counter() - started
+        for listener in self._listeners:
+            listener(len(texts), seconds)
         return np.asarray(vectors, dtype=np.float32)
 
 

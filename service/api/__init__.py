@@ -6,10 +6,12 @@ import json as _json
 from pathlib import Path
 
 from flask import Flask, Response, request
+from flask_cors import CORS
 from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Settings
-from . import errors
+from . import auth, errors, ratelimit, telemetry
 from .runtime import Runtime
 from .schemas import ProblemSchema
 
@@ -59,8 +61,23 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     api.register_blueprint(ops)
     api.register_blueprint(api_v1)
     errors.register(app)
+    # Order matters: the request id and the clock start before any check can refuse the request.
+    telemetry.install(app, rt)
+    auth.install(app, settings)
+    ratelimit.install(app, settings)
     _guard_requests(app)
     _docs_page(app)
+    if settings.cors_origins:
+        CORS(
+            app,
+            resources={r"/v1/*": {"origins": list(settings.cors_origins)}},
+            allow_headers=["Content-Type", "X-API-Key", "Authorization", telemetry.REQUEST_ID_HEADER],
+            expose_headers=[telemetry.REQUEST_ID_HEADER, "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining"],
+            max_age=600,
+        )
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)  # type: ignore[method-assign]
     if load:
         rt.start()
     return app

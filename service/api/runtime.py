@@ -6,14 +6,16 @@ Loading takes seconds, so it runs in a background thread: the process answers /h
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import Settings
 from ..embed import Embedder, load_embedder
-from ..match import Matcher
+from ..match import Matcher, Thresholds
 from ..nlp import load_nlp
 from ..store import Store
 
@@ -38,8 +40,18 @@ class Runtime:
         self._components = components
         self._error: str | None = None
         self._done = threading.Event()
+        self._ready_callbacks: list[Callable[[Components], None]] = []
+        self._callbacks_lock = threading.Lock()
         if components is not None:
             self._done.set()
+
+    def on_ready(self, callback: Callable[[Components], None]) -> None:
+        """Call `callback` with the components once loaded (at once when they already are)."""
+        with self._callbacks_lock:
+            if self._components is None:
+                self._ready_callbacks.append(callback)
+                return
+        callback(self._components)
 
     @classmethod
     def preloaded(cls, settings: Settings, embedder: Embedder, nlp: Any, store: Store) -> Runtime:
@@ -54,9 +66,17 @@ class Runtime:
             embedder = load_embedder(self.settings.model_dir)
             nlp = load_nlp()
             store = Store(self.settings.store_path, embedder.name, embedder.revision)
-            matcher = Matcher(store, embedder, nlp)
+            calibrated = Thresholds.load()
+            paraphrase, related = self.settings.thresholds((calibrated.paraphrase, calibrated.related))
+            thresholds = dataclasses.replace(calibrated, paraphrase=paraphrase, related=related)
+            matcher = Matcher(store, embedder, nlp, thresholds)
             embedder.encode(["warm-up"])  # the first encode allocates; pay it before traffic
-            self._components = Components(embedder, nlp, store, matcher)
+            components = Components(embedder, nlp, store, matcher)
+            with self._callbacks_lock:
+                self._components = components
+                callbacks, self._ready_callbacks = self._ready_callbacks, []
+            for callback in callbacks:
+                callback(components)
             log.info("ready", extra={"store_version": matcher.store_version})
         except Exception as exc:  # reported by /readyz and every request until fixed
             self._error = str(exc)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app
 from flask_smorest import Blueprint, abort
 
 from ..corpus import ArticleMeta, CorpusError, make_article, validate_text
@@ -15,8 +13,10 @@ from ..flags import Flag
 from ..match import Match
 from ..records import CanonicalQuote, QuoteMention, Speaker, Variant
 from ..speakers import SpeakerRegistry
+from . import auth
 from . import schemas as s
 from .runtime import Components, Runtime
+from .telemetry import note_matches
 
 api_v1 = Blueprint("v1", __name__, url_prefix="/v1", description="Quote attribution")
 ops = Blueprint("ops", __name__, description="Liveness and readiness")
@@ -26,16 +26,17 @@ def errors(*codes: int) -> Any:
     """Document the problem+json responses an endpoint can give (503 while loading, always)."""
     described = {
         400: "Invalid JSON, or an API key in the query string",
-        401: "Missing or wrong API key",
+        401: "Missing or wrong API key (writes; every endpoint with QUOTES_READ_REQUIRES_KEY=true)",
         403: "Writes disabled: no API key configured",
         404: "Not found",
         413: "Body over QUOTES_MAX_BODY_BYTES",
         415: "Body is not application/json",
+        429: "Rate limit exceeded; Retry-After says when to try again",
         503: "Model or store not loaded yet",
     }
 
     def decorate(fn: Any) -> Any:
-        for code in (*codes, 503):
+        for code in sorted({*codes, 400, 401, 429, 503}):
             fn = api_v1.alt_response(
                 code, schema=s.ProblemSchema, description=described[code], content_type="application/problem+json"
             )(fn)
@@ -162,6 +163,7 @@ def _attribute(doc: dict[str, Any]) -> dict[str, Any]:
     matches = c.matcher.match_text(
         doc["text"], speaker=doc.get("speaker"), top_k=doc["top_k"], min_similarity=doc.get("min_similarity")
     )
+    note_matches(matches)
     registry = c.store.registry()
     return {
         "results": [_result(m, registry) for m in matches],
@@ -342,25 +344,6 @@ def speaker(speaker_id: str) -> dict[str, Any]:
     return {**_speaker(found, total), "quote_ids": [q.id for q in ascribed]}
 
 
-def _require_key() -> None:
-    """Constant-time comparison of hashes against every configured key (several: rotation)."""
-    settings = runtime().settings
-    if "api_key" in request.args:
-        abort(400, message="send the API key in the X-API-Key header, never in the URL")
-    given = request.headers.get("X-API-Key", "")
-    auth = request.headers.get("Authorization", "")
-    if not given and auth.lower().startswith("bearer "):
-        given = auth[7:].strip()
-    if not settings.api_keys:
-        abort(403, message="writes are disabled: no API key is configured (QUOTES_API_KEYS)")
-    digest = hashlib.sha256(given.encode()).digest()
-    ok = False
-    for key in settings.api_keys:
-        ok |= hmac.compare_digest(digest, hashlib.sha256(key.encode()).digest())
-    if not given or not ok:
-        abort(401, message="a valid API key is required (X-API-Key header)", headers={"WWW-Authenticate": "ApiKey"})
-
-
 @api_v1.route("/articles", methods=["POST"])
 @errors(*_BODY_ERRORS, 401, 403)
 @api_v1.doc(security=[{"ApiKey": []}])
@@ -368,7 +351,7 @@ def _require_key() -> None:
 @api_v1.response(200, s.ArticleResponse)
 def articles(body: dict[str, Any]) -> dict[str, Any]:
     """Add an article to the store (API key required). Idempotent by URL and content hash."""
-    _require_key()
+    auth.require_key()
     _check_length(body["text"], "text")
     try:
         text = validate_text(body["text"], "text")
