@@ -165,7 +165,7 @@ class Settings:
         env = os.environ if env is None else env
         corpus_dir = _path(env, "QUOTES_CORPUS_DIR", REPO_ROOT / "corpus")
         speakers_raw = env.get("QUOTES_SPEAKERS_FILE", "").strip()
-        return cls(
+        settings = cls(
             store_path=_path(env, "QUOTES_STORE_PATH", REPO_ROOT / "var" / "quotes.sqlite3"),
             corpus_dir=corpus_dir,
             model_dir=_path(env, "QUOTES_MODEL_DIR", REPO_ROOT / "models" / "all-MiniLM-L6-v2"),
@@ -192,6 +192,9 @@ class Settings:
             max_requests=_int(env, "QUOTES_MAX_REQUESTS", 2000, 0, 10_000_000),
             max_requests_jitter=_int(env, "QUOTES_MAX_REQUESTS_JITTER", 200, 0, 1_000_000),
         )
+        if settings.read_requires_key and not settings.api_keys:
+            raise ConfigError("QUOTES_READ_REQUIRES_KEY=true needs QUOTES_API_KEYS or QUOTES_API_KEYS_FILE")
+        return settings
 
     def thresholds(self, calibrated: tuple[float, float]) -> tuple[float, float]:
         """(paraphrase, related): the calibrated values with the configured overrides applied."""

@@ -90,6 +90,7 @@ def install_model(model_dir: Path, checksums: Path = CHECKSUMS) -> bool:
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     # Copy into a sibling temp dir and rename, so an interrupted install never leaves half a model.
     tmp = Path(tempfile.mkdtemp(prefix=".model-", dir=model_dir.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it 0700: a server running as another user could not read the model
     try:
         for name in read_checksums(checksums):
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from flask_smorest import abort
 from ..config import Settings
 
 _EXTENSION = "quotes_key_digests"
+WRITE_ENDPOINTS = frozenset({"v1.articles"})
 
 
 def _digest(key: str) -> bytes:
@@ -58,9 +59,10 @@ def install(app: Flask, settings: Settings) -> None:
     # Only the hashes are kept in memory once the app is made.
     app.extensions[_EXTENSION] = tuple(_digest(k) for k in settings.api_keys)
 
-    if settings.read_requires_key:
-
-        @app.before_request
-        def reads_need_a_key() -> None:
-            if request.blueprint == "v1" and request.method != "OPTIONS":
-                require_key()
+    # Before the body is validated: a client without a key learns nothing about what it would accept.
+    @app.before_request
+    def check_key() -> None:
+        if request.method == "OPTIONS":  # CORS preflight carries no credentials
+            return
+        if request.endpoint in WRITE_ENDPOINTS or (settings.read_requires_key and request.blueprint == "v1"):
+            require_key()

@@ -14,8 +14,6 @@ from flask_limiter import Limiter, RequestLimit
 from ..config import Settings
 from . import auth, errors
 
-WRITE_ENDPOINTS = frozenset({"v1.articles"})
-
 
 def _client() -> str:
     kid = auth.key_id()
@@ -28,7 +26,7 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
         return None
 
     def limit() -> str:
-        return settings.rate_limit_write if request.endpoint in WRITE_ENDPOINTS else settings.rate_limit
+        return settings.rate_limit_write if request.endpoint in auth.WRITE_ENDPOINTS else settings.rate_limit
 
     def exempt() -> bool:
         # Probes, scrapes and the docs are the gateway's and the operator's, not a client's.
