@@ -63,7 +63,9 @@ def handle_http(exc: HTTPException) -> Response:
             for item in _flatten(fields):
                 item["in"] = "body" if location == "json" else location
                 invalid.append(item)
-    detail = exc.description or ""
+    # flask-smorest's abort(code, message=...) puts the message in exc.data, not the description.
+    message = data.get("message")
+    detail: str = message if isinstance(message, str) else exc.description or ""
     if status == 422 and invalid:
         detail = "; ".join(f"{i['name']}: {i['reason']}" for i in invalid)
     elif status == 400 and "JSON" in detail:
