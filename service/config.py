@@ -147,6 +147,13 @@ class Settings:
     # Matching thresholds; None keeps the calibrated values in service/calibration.json.
     paraphrase_threshold: float | None = None
     related_threshold: float | None = None
+    # Embedding: the backend, and how concurrent requests in one worker share the model.
+    embedding_backend: str = "torch"
+    batch_wait_ms: float = 5.0
+    batch_max_texts: int = 64
+    encode_cache_size: int = 4096
+    # Vector search: exact float32 for small stores, a compact approximate index for large ones.
+    vector_index: str = "auto"
     # Rate limits (Flask-Limiter strings; "" = off), per API key or else per client address.
     rate_limit: str = "600/minute"
     rate_limit_write: str = "30/minute"
@@ -181,6 +188,11 @@ class Settings:
             trusted_proxies=_int(env, "QUOTES_TRUSTED_PROXIES", 0, 0, 10),
             paraphrase_threshold=_optional_float(env, "QUOTES_PARAPHRASE_THRESHOLD", 0.0, 1.0),
             related_threshold=_optional_float(env, "QUOTES_RELATED_THRESHOLD", 0.0, 1.0),
+            embedding_backend=_choice(env, "QUOTES_EMBEDDING_BACKEND", "torch", ("torch", "onnx-int8")),
+            batch_wait_ms=_float(env, "QUOTES_BATCH_WAIT_MS", 5.0, 0.0, 100.0),
+            batch_max_texts=_int(env, "QUOTES_BATCH_MAX_TEXTS", 64, 1, 1024),
+            encode_cache_size=_int(env, "QUOTES_ENCODE_CACHE_SIZE", 4096, 0, 1_000_000),
+            vector_index=_choice(env, "QUOTES_VECTOR_INDEX", "auto", ("auto", "exact", "compact")),
             rate_limit=_rate_limit(env, "QUOTES_RATE_LIMIT", "600/minute"),
             rate_limit_write=_rate_limit(env, "QUOTES_RATE_LIMIT_WRITE", "30/minute"),
             rate_limit_storage=_storage_uri(env),
