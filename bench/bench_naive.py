@@ -70,7 +70,8 @@ def main() -> None:
 
     with torch.inference_mode():
         naive_answers, service_answers = naive(), service()  # warm-up, and the answers compared
-        t_naive, t_service = [], []
+        t_naive: list[float] = []
+        t_service: list[float] = []
         for _ in range(args.runs):
             for fn, sink in ((naive, t_naive), (service, t_service)):
                 start = time.perf_counter()
