@@ -94,20 +94,25 @@ def openapi_document() -> dict[str, object]:
 def _guard_requests(app: Flask) -> None:
     @app.before_request
     def require_json() -> Response | None:
-        if request.method in ("POST", "PUT", "PATCH"):
-            if request.mimetype != "application/json":
-                return errors.problem(415, "send the body as application/json")
-            length = request.content_length
-            if length is not None and length > (app.config["MAX_CONTENT_LENGTH"] or 0):
-                return errors.problem(
-                    413, f"the body is larger than the {app.config['MAX_CONTENT_LENGTH']} bytes allowed"
-                )
-            try:
-                _json.loads(request.get_data(cache=True) or b"null")
-            except RecursionError:
-                return errors.problem(400, "the JSON body is nested too deeply")
-            except ValueError:
-                return errors.problem(400, "the request body is not valid JSON")
+        # An unknown path or a method the route does not take is a 404/405, whatever the body.
+        if request.routing_exception is not None or request.method not in ("POST", "PUT", "PATCH"):
+            return None
+        if request.mimetype != "application/json":
+            return errors.problem(415, "send the body as application/json")
+        cap = app.config["MAX_CONTENT_LENGTH"] or 0
+        length = request.content_length
+        if length is not None and length > cap:
+            return errors.problem(413, f"the body is larger than the {cap} bytes allowed")
+        data = request.get_data(cache=True)
+        # A chunked body has no length: werkzeug stops reading at the cap without saying so.
+        if length is None and len(data) >= cap and request.environ["wsgi.input"].read(1):
+            return errors.problem(413, f"the body is larger than the {cap} bytes allowed")
+        try:
+            _json.loads(data or b"null")
+        except RecursionError:
+            return errors.problem(400, "the JSON body is nested too deeply")
+        except ValueError:
+            return errors.problem(400, "the request body is not valid JSON")
         return None
 
 

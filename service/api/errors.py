@@ -39,11 +39,16 @@ def problem(
 
 
 def _flatten(messages: Any, path: str = "") -> list[dict[str, str]]:
-    """webargs' nested error dict → [{"name": "documents.0.top_k", "reason": "..."}]."""
+    """webargs' nested error dict → [{"name": "documents.0.top_k", "reason": "..."}].
+
+    marshmallow files an error about a whole object (not a JSON object, say) under `_schema`: that is
+    the object's own path, "" for the body itself.
+    """
     if isinstance(messages, dict):
         out = []
         for key, value in messages.items():
-            out += _flatten(value, f"{path}.{key}" if path else str(key))
+            sub = path if key == "_schema" else (f"{path}.{key}" if path else str(key))
+            out += _flatten(value, sub)
         return out
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
         return [{"name": path, "reason": " ".join(messages)}]
@@ -60,16 +65,21 @@ def handle_http(exc: HTTPException) -> Response:
     if messages:
         # webargs nests by location ("json", "query"); the field path is what a client needs.
         for location, fields in messages.items() if isinstance(messages, dict) else []:
+            where = "body" if location == "json" else location
             for item in _flatten(fields):
-                item["in"] = "body" if location == "json" else location
+                item["name"] = item["name"] or where  # the body (or query) as a whole
+                item["in"] = where
                 invalid.append(item)
     # flask-smorest's abort(code, message=...) puts the message in exc.data, not the description.
     message = data.get("message")
     detail: str = message if isinstance(message, str) else exc.description or ""
     if status == 422 and invalid:
         detail = "; ".join(f"{i['name']}: {i['reason']}" for i in invalid)
-    elif status == 400 and "JSON" in detail:
+    elif status == 400 and ("JSON" in detail or (isinstance(messages, dict) and "json" in messages)):
+        # webargs refuses a body it cannot decode (not UTF-8, a BOM, UTF-16) as {"json": ["Invalid JSON body."]}
+        # with werkzeug's generic description: the same answer as every other unreadable body.
         detail = "the request body is not valid JSON"
+        invalid = []
     headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type", "content-length")}
     return problem(status, detail, invalid=invalid or None, headers=headers)
 

@@ -1,8 +1,15 @@
-"""Request and response schemas (marshmallow 4). Unknown fields are refused: marshmallow's default."""
+"""Request and response schemas (marshmallow 4). Unknown fields are refused: marshmallow's default.
+
+Request fields are read as JSON has them: a number is never taken from a string nor truncated, and
+what the contract documents (`pattern`, `minLength`, ranges) is what the validators enforce.
+"""
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+import re
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 LABELS = ("verbatim", "paraphrase", "related", "none")
 VERDICTS = ("consistent", "misattributed", "disputed", "unverified")
@@ -12,27 +19,101 @@ FLAG_TYPES = ("negation", "number", "entity", "insertion", "deletion")
 # be configured without regenerating the contract.
 MAX_TEXT = 5_000_000
 
+# The characters str.isspace() (and so str.strip()) treats as whitespace, spelled out: ECMA-262's \s,
+# which JSON Schema `pattern` uses, and Python's differ on \x1c-\x1f, \x85 and \ufeff.
+SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = f"[^{SPACE}]"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# scheme, host name with a top-level domain, port, then path, query and fragment without spaces or controls.
+HTTP_URL = (
+    rf"^https?://(?:{_LABEL}\.)+[A-Za-z][A-Za-z0-9-]{{0,61}}[A-Za-z0-9](?::[0-9]{{1,5}})?"
+    rf"(?:[/?#][^\x00-\x20\x7f{SPACE}]*)?$"
+)
+
+
+class Pattern(validate.Validator):
+    """A JSON Schema `pattern`, documented as written (apispec reads `regex`) and enforced the way JSON
+    Schema reads it: a search, with `$` the very end of the string (Python's `$` also matches before a
+    final newline)."""
+
+    def __init__(self, pattern: str, error: str) -> None:
+        self.regex = re.compile(pattern)
+        self._enforced = re.compile(pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern)
+        self.error: str = error
+
+    def __call__(self, value: str) -> str:
+        if self._enforced.search(value) is None:
+            raise ValidationError(self.error)
+        return value
+
+
+_NOT_BLANK = Pattern(NOT_BLANK, "must contain more than whitespace")
+
 
 class Text(fields.String):
-    """A non-empty text."""
+    """A text with at least one character that is not whitespace."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(validate=validate.Length(min=1, max=MAX_TEXT), **kwargs)  # type: ignore[arg-type]
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=[validate.Length(min=1, max=MAX_TEXT), _NOT_BLANK], **kwargs)
+
+
+class JsonInteger(fields.Integer):
+    """An integer as JSON writes it (3 or 3.0): "3" and 3.5 are refused, not coerced or truncated."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+class JsonNumber(fields.Float):
+    """A JSON number: "0.5" is refused, not coerced."""
+
+    def _validated(self, value: Any) -> float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
 
 
 # -- requests ----------------------------------------------------------------------------------
 
 
-class AttributionRequest(Schema):
+class RequestSchema(Schema):
+    """A JSON object body whose strings are valid Unicode.
+
+    JSON can spell a lone surrogate (`"\\ud800"`), which no UTF-8 text holds: it is refused here, naming
+    the field, rather than failing later wherever the text is encoded.
+    """
+
+    error_messages = {"type": "must be a JSON object"}  # noqa: RUF012 (marshmallow's own attribute)
+
+    @pre_load
+    def _valid_unicode(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, dict):
+            invalid = {}
+            for name, value in data.items():
+                if isinstance(value, str):
+                    try:
+                        value.encode("utf-8")
+                    except UnicodeEncodeError as exc:
+                        invalid[name] = [f"not valid Unicode: a lone surrogate at character {exc.start}"]
+            if invalid:
+                raise ValidationError(invalid)
+        return data
+
+
+class AttributionRequest(RequestSchema):
     text = Text(required=True, metadata={"description": "Any text: an article, a paragraph, one sentence."})
     speaker = fields.String(
-        validate=validate.Length(min=1, max=200),
+        validate=[validate.Length(min=1, max=200), _NOT_BLANK],
         metadata={"description": "Who the client says spoke, for segments whose text names nobody."},
     )
-    top_k = fields.Integer(
+    top_k = JsonInteger(
         load_default=3, validate=validate.Range(1, 10), metadata={"description": "Candidates per segment."}
     )
-    min_similarity = fields.Float(
+    min_similarity = JsonNumber(
         validate=validate.Range(0, 1),
         metadata={"description": "Floor for candidates (default: the calibrated 'related' threshold)."},
     )
@@ -42,7 +123,7 @@ class BatchDocument(AttributionRequest):
     id = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "Echoed back."})
 
 
-class BatchRequest(Schema):
+class BatchRequest(RequestSchema):
     documents = fields.List(
         fields.Nested(BatchDocument),
         required=True,
@@ -51,19 +132,26 @@ class BatchRequest(Schema):
     )
 
 
-class SimilarityRequest(Schema):
+class SimilarityRequest(RequestSchema):
     original = Text(required=True, metadata={"description": "A: the original wording."})
     rendering = Text(required=True, metadata={"description": "B: the wording to check against A."})
 
 
-class ExtractionRequest(Schema):
+class ExtractionRequest(RequestSchema):
     text = Text(required=True)
 
 
-class ArticleRequest(Schema):
+class ArticleRequest(RequestSchema):
     text = Text(required=True)
-    outlet = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    url = fields.Url(required=True, schemes={"http", "https"})
+    outlet = fields.String(required=True, validate=[validate.Length(min=1, max=200), _NOT_BLANK])
+    url = fields.String(
+        required=True,
+        validate=[
+            validate.Length(max=2000),
+            Pattern(HTTP_URL, "must be an absolute http(s) URL with a host name, such as https://example.org/story"),
+        ],
+        metadata={"description": "The article's absolute http(s) URL; an internationalised host name in punycode."},
+    )
     published = fields.Date(allow_none=True, metadata={"description": "ISO date; null when unknown."})
     title = fields.String(load_default="", validate=validate.Length(max=500))
     language = fields.String(load_default="en", validate=validate.OneOf(["en"]))

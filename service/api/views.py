@@ -354,7 +354,7 @@ def articles(body: dict[str, Any]) -> dict[str, Any]:
     try:
         text = validate_text(body["text"], "text")
     except CorpusError as exc:
-        abort(422, errors={"json": {"text": [str(exc)]}})
+        abort(422, errors={"json": {"text": [str(exc).removeprefix("text: ")]}})
     c = components()
     meta = ArticleMeta(body["outlet"], body["url"], body.get("published"), body["language"], body["title"])
     article = make_article(text, meta)
