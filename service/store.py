@@ -245,6 +245,8 @@ class Store:
             params.append(speaker_id)
         if search:
             words = canon.normalise_text(search).split()
+            if not words:  # only punctuation: it matches no wording, not every one
+                return 0, []
             for w in words:
                 where += " AND v.quote_id IN (SELECT quote_id FROM variants WHERE lower(text) LIKE ? ESCAPE '\\')"
                 params.append("%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")

@@ -71,6 +71,7 @@ def test_filters(built_store: Store) -> None:
     _, page = built_store.quotes(limit=2, offset=1)
     assert len(page) == 2 and total_all > 3
     assert built_store.quotes(search="100% _nothing_ like this")[0] == 0
+    assert built_store.quotes(search="%")[0] == 0  # no words in it: nothing matches, not everything
     assert built_store.quote("q_doesnotexist") is None
 
 
