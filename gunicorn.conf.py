@@ -36,7 +36,7 @@ logconfig_dict = logging_config(_settings)
 preload_app = False
 wsgi_app = "service.api.wsgi:app"
 # Worker heartbeats in memory: a container's overlay filesystem can stall them into false timeouts.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108 (gunicorn's advice)
 # gunicorn's runtime control socket is a management surface nobody here uses.
 control_socket_disable = True
 # Workers are told the real client by ProxyFix (QUOTES_TRUSTED_PROXIES), not by gunicorn.

@@ -6,25 +6,21 @@ The shutdown test runs last: it stops the server.
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from servers import START, Server, free_port, server_env, start_server
 
 from service.config import REPO_ROOT
 from service.store import Store
@@ -32,63 +28,10 @@ from service.store import Store
 pytestmark = pytest.mark.slow
 
 KEY = "e2e-key-0123456789abcdef"
-START = REPO_ROOT / "scripts" / "start.sh"
 PESKOV = (
     "Kremlin spokesman Dmitry Peskov stressed that Moscow will keep up a constant dialogue with the new Syrian "
     "authorities."
 )
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-    store_path: Path
-
-    def request(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, timeout: float = 120
-    ) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-            hdrs = {"Content-Type": "application/json"} if data is not None else {}
-            conn.request(method, path, body=data, headers={**hdrs, **(headers or {})})
-            response = conn.getresponse()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-        finally:
-            conn.close()
-
-    def logs(self) -> list[dict[str, Any]]:
-        lines = []
-        for raw in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                lines.append(json.loads(raw))
-            except ValueError:
-                pytest.fail(f"a log line that is not JSON: {raw!r}")
-        return lines
-
-    def wait_for_log(self, predicate: Any, timeout: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.logs():
-                if predicate(line):
-                    return line
-            time.sleep(0.05)
-        pytest.fail("the expected log line never came")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUOTES_", "PROMETHEUS_"))}
-    env["QUOTES_VENV"] = sys.prefix  # the venv running the tests is the one the script would use
-    env.update(overrides)
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -96,39 +39,17 @@ def server(built_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iter
     tmp = tmp_path_factory.mktemp("e2e")
     store_path = tmp / "quotes.sqlite3"
     shutil.copy(built_store.path, store_path)
-    metrics_dir = tmp / "metrics"
-    metrics_dir.mkdir()
-    port = _free_port()
-    log_path = tmp / "server.log"
-    env = _env(
-        QUOTES_BIND=f"127.0.0.1:{port}",
+    with start_server(
+        tmp,
+        store_path,
         QUOTES_WORKERS="2",
         QUOTES_THREADS="4",
-        QUOTES_STORE_PATH=str(store_path),
         QUOTES_API_KEYS=KEY,
         QUOTES_LOG_LEVEL="debug",  # "request started" lines tell the shutdown test a request is in flight
         QUOTES_TRUSTED_PROXIES="1",
         QUOTES_GRACEFUL_TIMEOUT="60",
-        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-    )
-    with log_path.open("wb") as out:
-        process = subprocess.Popen([str(START)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp)
-    srv = Server(process, port, log_path, store_path)
-    try:
-        # Both workers loaded: each logs "ready" once, from its own pid.
-        deadline = time.monotonic() + 180
-        while len({ln["pid"] for ln in srv.logs() if ln.get("message") == "ready"}) < 2:
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "workers not ready within 180 s:\n" + log_path.read_text()
-            time.sleep(0.2)
+    ) as srv:
         yield srv
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def test_main_endpoints_answer_over_http(server: Server) -> None:
@@ -210,7 +131,7 @@ def test_metrics_add_up_across_workers(server: Server) -> None:
 def test_bad_configuration_stops_the_start_with_one_message(tmp_path: Path) -> None:
     result = subprocess.run(
         [str(START)],
-        env=_env(QUOTES_WORKERS="lots", QUOTES_BIND=f"127.0.0.1:{_free_port()}"),
+        env=server_env(QUOTES_WORKERS="lots", QUOTES_BIND=f"127.0.0.1:{free_port()}"),
         capture_output=True,
         text=True,
         timeout=60,
