@@ -8,7 +8,7 @@
 The server listens on a free loopback port, runs in a process group of its own (its master's pid is
 the group id), logs JSON lines to a file in `tmp_dir`, and is ready when every worker has logged
 "ready". On exit it gets SIGTERM and is killed if it does not stop. The process handling itself is
-bench/soak.py's, shared with the soak benchmark; this module adds what tests need on top.
+bench/server.py's, shared with the benchmarks; this module adds what tests need on top.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 # bench/ is not an installed package: pyproject's pytest `pythonpath = ["."]` makes it importable.
-from bench.soak import START, free_port, launch, read_log, server_env
+from bench.server import START, free_port, launch, read_log, server_env
 
 __all__ = ["START", "Server", "free_port", "server_env", "start_server"]
 

@@ -1,6 +1,6 @@
 """Soak: the real gunicorn under a bounded mixed load of good and bad requests from 16 clients at once.
 
-The load is bench/soak.py's (`python bench/soak.py` runs it longer and prints the same table). No timing
+The load is bench/soak.py's (`python -m bench.soak` runs it longer and prints the same table). No timing
 is asserted: the latency percentiles and throughput are printed (`pytest -s`) and shown on failure.
 """
 
