@@ -13,8 +13,8 @@ from typing import Any
 
 from .config import Settings
 
-JSON_FIELDS = ("asctime", "levelname", "name", "message", "process")
-RENAMED = {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"}
+JSON_FIELDS = ("levelname", "name", "message", "process")
+RENAMED = {"levelname": "level", "name": "logger", "process": "pid"}
 
 
 class RequestContext(logging.Filter):
@@ -49,7 +49,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": list(JSON_FIELDS),
             "rename_fields": RENAMED,
-            "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+            "timestamp": "time",  # ISO 8601 in UTC with microseconds
         }
     else:
         formatter = {"()": TextFormatter, "fmt": "%(asctime)s %(levelname)-7s %(name)s pid=%(process)d %(message)s"}
