@@ -1,6 +1,6 @@
 """Embedding backends and cross-request batching, measured against each other in one run.
 
-    .venv/bin/python bench/bench_backends.py [--threads N] [--runs 5] [--single 120] [--callers 8] [--per-caller 12]
+    .venv/bin/python bench/bench_backends.py [--threads N] [--runs 7] [--single 120] [--callers 8] [--per-caller 12]
 
 The machine is shared and noisy: every figure that matters is a ratio of two measurements taken in
 alternation in this run (best of --runs and median both shown). Model threads default to what one
@@ -11,8 +11,11 @@ number. The encode cache is off throughout, so every text reaches the model.
    caller with batch_size 32 and 64: torch fp32 vs int8 ONNX throughput.
 2. Single-sentence latency: median over --single one-sentence encodes, torch vs int8.
 3. Agreement: cosine between the int8 and the torch vector of every sentence (min, mean).
-4. Batching: --callers threads each encoding --per-caller single sentences, merging on (the
-   configured window) vs off (QUOTES_BATCH_MAX_TEXTS=1), and on without a window (0 ms).
+4. Batching, closed loop: --callers threads each encoding --per-caller single sentences back to
+   back, merging on (the configured window) vs on without a window (0 ms) vs off
+   (QUOTES_BATCH_MAX_TEXTS=1): throughput.
+5. Batching, open loop: the same callers sending at random (Poisson) times at --load of the
+   capacity measured in 4: latency per request, which is what a window could trade.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import shlex
 import statistics
 import sys
@@ -99,14 +103,46 @@ def callers_run(embedder: Embedder, sentences: list[str], callers: int, per_call
     return run
 
 
+def batching_variants(base: Embedder, wait_ms: float) -> dict[str, Embedder]:
+    """Merging with the configured window, without one, and off (labels give the window in effect:
+    the int8 backend never waits, see Embedder)."""
+    out: dict[str, Embedder] = {}
+    for e in (fresh(base, wait_ms=wait_ms), fresh(base, wait_ms=0.0)):
+        out.setdefault(f"on ({e.batcher.wait_s * 1000:g} ms)", e)
+    out["off"] = fresh(base, max_texts=1)
+    return out
+
+
+def open_loop(embedder: Embedder, sentences: list[str], callers: int, per_caller: int, rate: float) -> list[float]:
+    """Milliseconds per request when each caller sends at random times (`rate` per second on average)."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def caller(i: int) -> None:
+        rng = random.Random(i)  # the same arrival times for every variant
+        for j in range(per_caller):
+            time.sleep(rng.expovariate(rate))
+            ms = timed(partial(embedder.encode, [sentences[(i * per_caller + j) % len(sentences)]])) * 1000
+            with lock:
+                latencies.append(ms)
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies
+
+
 def main() -> int:
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--threads", type=int, default=settings.torch_threads(), help="model threads (both backends)")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--single", type=int, default=120, help="one-sentence encodes for the latency median")
     parser.add_argument("--callers", type=int, default=8)
     parser.add_argument("--per-caller", type=int, default=12)
+    parser.add_argument("--load", type=float, default=0.6, help="open loop: offered load, share of capacity")
     args = parser.parse_args()
 
     import torch
@@ -130,18 +166,17 @@ def main() -> int:
         e.encode(sentences[:8], batch_size=32)
 
     print("1. article workload (one caller), sentences/s: best of runs (median)")
-    rows = {}
+    t = alternate(
+        {
+            f"{name} {bs}": partial(e.encode, sentences, batch_size=bs)
+            for bs in (32, 64)
+            for name, e in (("torch", torch_e), ("int8", int8_e))
+        },
+        args.runs,
+    )
     for bs in (32, 64):
-        t = alternate(
-            {
-                "torch": partial(torch_e.encode, sentences, batch_size=bs),
-                "int8": partial(int8_e.encode, sentences, batch_size=bs),
-            },
-            args.runs,
-        )
-        rows[bs] = t
-        best = {k: len(sentences) / min(v) for k, v in t.items()}
-        med = {k: len(sentences) / statistics.median(v) for k, v in t.items()}
+        best = {k: len(sentences) / min(t[f"{k} {bs}"]) for k in ("torch", "int8")}
+        med = {k: len(sentences) / statistics.median(t[f"{k} {bs}"]) for k in ("torch", "int8")}
         print(
             f"   batch {bs:>2}: torch fp32 {best['torch']:7.1f} ({med['torch']:6.1f})   "
             f"int8 onnx {best['int8']:7.1f} ({med['int8']:6.1f})   "
@@ -162,13 +197,16 @@ def main() -> int:
     )
 
     print(f"\n2. single-sentence latency, median of {args.single} encodes (ms)")
-    lat: dict[str, list[float]] = {"torch": [], "int8": []}
+    lat: dict[str, list[float]] = {"torch": [], "int8": [], "bare": []}
+    bare = torch_e._model  # the SentenceTransformer without batcher and cache: what a lone request saves
     for i in range(args.single):
         text = [sentences[i % len(sentences)]]
         lat["torch"].append(timed(partial(torch_e.encode, text)) * 1000)
         lat["int8"].append(timed(partial(int8_e.encode, text)) * 1000)
-    mt, mi = statistics.median(lat["torch"]), statistics.median(lat["int8"])
+        lat["bare"].append(timed(partial(bare.encode, text, normalize_embeddings=True, show_progress_bar=False)) * 1000)
+    mt, mi, mb = (statistics.median(lat[k]) for k in ("torch", "int8", "bare"))
     print(f"   torch fp32 {mt:6.1f}   int8 onnx {mi:6.1f}   torch/int8 x{mt / mi:.2f}")
+    print(f"   torch fp32 called bare (no batcher, no cache) {mb:6.1f}: the batcher adds {mt - mb:+.2f} ms")
 
     print("\n3. agreement, cosine(int8, torch fp32) per sentence")
     ref = torch_e.encode(sentences, batch_size=64)
@@ -184,19 +222,30 @@ def main() -> int:
     print(f"   int8 in padded batches of 32 (not used): min {bcos.min():.4f}  mean {bcos.mean():.4f}")
 
     total = args.callers * args.per_caller
-    print(f"\n4. batching: {args.callers} callers x {args.per_caller} single sentences ({total} texts), texts/s")
+    print(f"\n4. batching, closed loop: {args.callers} callers x {args.per_caller} single sentences back to back")
+    print("   texts/s, best of 3 (x merging off); model calls per run")
+    capacity = {}
     for name, base in (("torch fp32", torch_e), ("int8 onnx", int8_e)):
-        variants = {
-            f"on ({settings.batch_wait_ms:g} ms)": fresh(base, wait_ms=settings.batch_wait_ms),
-            "on (0 ms)": fresh(base, wait_ms=0.0),
-            "off": fresh(base, max_texts=1),
-        }
+        variants = batching_variants(base, settings.batch_wait_ms)
         t = alternate({k: callers_run(e, sentences, args.callers, args.per_caller) for k, e in variants.items()}, 3)
         best = {k: total / min(v) for k, v in t.items()}
-        off = best["off"]
-        calls = {k: e.batcher.model_calls / 3 for k, e in variants.items()}  # per run of `total` texts
-        line = "   ".join(f"{k} {v:6.1f} (x{v / off:.2f}, {calls[k]:.0f} calls)" for k, v in best.items())
+        capacity[name] = best["off"]
+        calls = {k: e.batcher.model_calls / 3 for k, e in variants.items()}
+        line = "   ".join(f"{k} {v:6.1f} (x{v / best['off']:.2f}, {calls[k]:.0f} calls)" for k, v in best.items())
         print(f"   {name:10}: {line}")
+
+    print(
+        f"\n5. batching, open loop: {args.callers} callers, random (Poisson) arrivals at {args.load:.0%} of the "
+        "merging-off capacity above; latency per request in ms, p50 / p95"
+    )
+    for name, base in (("torch fp32", torch_e), ("int8 onnx", int8_e)):
+        rate = capacity[name] * args.load / args.callers  # requests per second per caller
+        cells = []
+        for k, e in batching_variants(base, settings.batch_wait_ms).items():
+            ms = np.asarray(open_loop(e, sentences, args.callers, args.per_caller * 2, rate))
+            p50, p95 = float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+            cells.append(f"{k} {p50:5.1f} / {p95:5.1f} ({e.batcher.model_calls} calls)")
+        print(f"   {name:10}: " + "   ".join(cells))
     print(f"\nload average at the end: {load()}")
     return 0
 

@@ -1,6 +1,7 @@
 """Calibrate the matcher's thresholds on labelled pairs and write them to service/calibration.json.
 
     .venv/bin/python eval/calibrate.py [--mrpc ../shared/data/mrpc_train.tsv] [--write]
+    .venv/bin/python eval/calibrate.py --backend onnx-int8 [--at-calibrated]   # int8 queries, torch stores
 
 Two sources of labelled pairs, each split 70/30 by a fixed seed into a calibration part (which
 chooses the thresholds) and a held-back part (which only reports):
@@ -55,7 +56,7 @@ import numpy as np
 from service import canon
 from service.config import REPO_ROOT, Settings
 from service.corpus import MANIFEST, load_corpus
-from service.embed import Embedder, load_embedder
+from service.embed import BACKENDS, Embedder, load_embedder
 from service.flags import NEGATIONS, PLACE_KEYS, compare_meaning
 from service.match import CALIBRATION_FILE, Matcher, Segment, Thresholds
 from service.nlp import load_nlp
@@ -117,11 +118,20 @@ def _corpus_subset(corpus: Path, keep: Sequence[str], into: Path) -> Path:
     return into
 
 
-def corpus_pairs(corpus: Path, embedder: Embedder, nlp: object, speakers: Path | None, tmp: Path) -> list[CorpusPair]:
+def corpus_pairs(
+    corpus: Path,
+    embedder: Embedder,
+    nlp: object,
+    speakers: Path | None,
+    tmp: Path,
+    store_embedder: Embedder | None = None,
+) -> list[CorpusPair]:
+    """`store_embedder` builds the stores (default: `embedder`, which always encodes the queries)."""
+    store_embedder = store_embedder or embedder
     ids = {a.file or a.id: a.id for a in load_corpus(corpus)}
     files = list(ids)
     full_path = tmp / "full.sqlite3"
-    build_store(corpus, full_path, embedder, nlp, speakers, fingerprint="calibration")
+    build_store(corpus, full_path, store_embedder, nlp, speakers, fingerprint="calibration")
     _, full_quotes = Store(full_path, embedder.name, embedder.revision).quotes(limit=1 << 62)
     gold_of = {(v.source.article_id, v.spans[0].start): q.id for q in full_quotes for v in q.variants}
     articles_of = {q.id: {v.source.article_id for v in q.variants} for q in full_quotes}
@@ -129,7 +139,7 @@ def corpus_pairs(corpus: Path, embedder: Embedder, nlp: object, speakers: Path |
     for held in files:
         sub = _corpus_subset(corpus, [f for f in files if f != held], tmp / f"without-{held}")
         path = tmp / f"without-{held}.sqlite3"
-        build_store(sub, path, embedder, nlp, sub / "speakers.json" if speakers else None, "calibration")
+        build_store(sub, path, store_embedder, nlp, sub / "speakers.json" if speakers else None, "calibration")
         store = Store(path, embedder.name, embedder.revision)
         held_id = ids[held]
         matcher = Matcher(store, embedder, nlp, thresholds=_OPEN)
@@ -390,20 +400,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mrpc", type=Path, default=DEFAULT_MRPC, help="MRPC training TSV (default: %(default)s)")
     parser.add_argument("--limit-mrpc", type=int, default=0, help="use only the first N MRPC pairs (quick runs)")
     parser.add_argument("--write", action="store_true", help=f"write the chosen values to {CALIBRATION_FILE}")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="embedding backend of the queries and MRPC pairs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--store-backend",
+        choices=BACKENDS,
+        default="torch",
+        help="embedding backend the stores are built with, as `python -m service build` does (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--at-calibrated",
+        action="store_true",
+        help=f"report at the thresholds in {CALIBRATION_FILE.name} (what the service uses) instead of choosing",
+    )
     args = parser.parse_args(argv)
     if not args.mrpc.is_file():
         print(f"MRPC pairs not found at {args.mrpc}: pass --mrpc PATH", file=sys.stderr)
         return 2
+    if args.write and (args.at_calibrated or args.backend != "torch" or args.store_backend != "torch"):
+        print("--write records thresholds chosen with the torch backend only", file=sys.stderr)
+        return 2
     started = time.monotonic()
     settings = Settings.from_env()
-    embedder, nlp = load_embedder(settings.model_dir), load_nlp()
+    embedder, nlp = load_embedder(settings.model_dir, backend=args.backend), load_nlp()
+    store_embedder = load_embedder(settings.model_dir, backend=args.store_backend)
+    print(f"queries: {args.backend}, stores: {args.store_backend}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="calibrate-") as tmp:
-        corpus = corpus_pairs(settings.corpus_dir, embedder, nlp, settings.effective_speakers_file(), Path(tmp))
+        corpus = corpus_pairs(
+            settings.corpus_dir, embedder, nlp, settings.effective_speakers_file(), Path(tmp), store_embedder
+        )
         full = Store(Path(tmp) / "full.sqlite3", embedder.name, embedder.revision)
         wordings = sorted({v.text for q in full.quotes(limit=1 << 62)[1] for v in q.variants})
     mrpc = mrpc_pairs(args.mrpc, embedder, nlp, args.limit_mrpc)
     flags = flag_cases(wordings, nlp)
     thresholds, choice = choose(corpus, mrpc)
+    if args.at_calibrated:
+        thresholds = Thresholds.load()
     rows = [
         report(
             name,

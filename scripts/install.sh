@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the service into a venv from the hash-locked requirements, then materialises the
-# embedding model and builds the quote store. Idempotent: when the venv already holds this exact
-# lock (and pyproject.toml), the pip steps are skipped.
+# embedding model (and its int8 ONNX export) and builds the quote store. Idempotent: when the venv
+# already holds this exact lock (and pyproject.toml), the pip steps are skipped.
 #
 #   scripts/install.sh [--dev]
 #
@@ -63,6 +63,10 @@ fi
 
 log "materialising the embedding model"
 "$VENV/bin/python" -m service model install >&2 || die "'python -m service model install' failed"
+# The int8 ONNX backend (QUOTES_EMBEDDING_BACKEND=onnx-int8), exported from the weights just checked
+# for this machine's CPU; skipped (checksums only) when already current.
+log "exporting the int8 ONNX model"
+"$VENV/bin/python" -m service model export-onnx >&2 || die "'python -m service model export-onnx' failed"
 log "building the quote store"
 "$VENV/bin/python" -m service build >&2 || die "'python -m service build' failed"
 log "done in $((SECONDS - start))s"

@@ -11,13 +11,24 @@ import dataclasses
 import datetime as dt
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, Settings
 from .corpus import ArticleMeta, CorpusError, decode_text, make_article, parse_date, parse_url, read_text_file
-from .embed import ModelError, install_model, load_embedder, verify_model
+from .embed import (
+    EXPORT_FIX,
+    ModelError,
+    OnnxExport,
+    export_onnx,
+    install_model,
+    load_embedder,
+    onnx_export_problem,
+    quantization_for_cpu,
+    verify_model,
+)
 from .records import CanonicalQuote
 from .speakers import RegistryError
 from .store import Store, StoreError
@@ -48,9 +59,26 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "install":
         changed = install_model(settings.model_dir)
         print(f"model {'installed' if changed else 'already in place'} at {settings.model_dir}", file=sys.stderr)
+    elif args.action == "export-onnx":
+        quantization = args.quantization or quantization_for_cpu()
+        started = time.monotonic()
+        changed = export_onnx(settings.model_dir, quantization=quantization)
+        record = OnnxExport.read(settings.model_dir)
+        where = settings.model_dir / record.file if record else settings.model_dir
+        if changed:
+            print(
+                f"exported the int8 ONNX model ({quantization}) to {where} in {time.monotonic() - started:.0f} s",
+                file=sys.stderr,
+            )
+        else:
+            print(f"int8 ONNX model ({quantization}) already in place at {where}", file=sys.stderr)
     else:
         verify_model(settings.model_dir)
         print(f"model at {settings.model_dir} matches its checksums", file=sys.stderr)
+        problem = onnx_export_problem(settings.model_dir)
+        print(problem or f"int8 ONNX export at {settings.model_dir} matches its checksum", file=sys.stderr)
+        if problem and settings.embedding_backend == "onnx-int8":
+            raise ModelError(f"{problem}, needed by QUOTES_EMBEDDING_BACKEND=onnx-int8: {EXPORT_FIX}")
     return 0
 
 
@@ -221,8 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m service", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
-    m = sub.add_parser("model", help="materialise or verify the embedding model in models/")
-    m.add_argument("action", choices=("install", "verify"))
+    m = sub.add_parser("model", help="materialise, export (int8 ONNX) or verify the embedding model in models/")
+    m.add_argument("action", choices=("install", "export-onnx", "verify"))
+    m.add_argument(
+        "--quantization",
+        choices=("avx512_vnni", "avx512", "avx2", "arm64"),
+        help="export-onnx: int8 preset (default: the one this CPU's instruction set suits)",
+    )
     m.set_defaults(func=cmd_model)
 
     b = sub.add_parser("build", help="build the quote store from a corpus directory (skipped when up to date)")

@@ -149,7 +149,7 @@ class Settings:
     related_threshold: float | None = None
     # Embedding: the backend, and how concurrent requests in one worker share the model.
     embedding_backend: str = "torch"
-    batch_wait_ms: float = 5.0
+    batch_wait_ms: float = 0.0
     batch_max_texts: int = 64
     encode_cache_size: int = 4096
     # Vector search: exact float32 for small stores, a compact approximate index for large ones.
@@ -189,7 +189,7 @@ class Settings:
             paraphrase_threshold=_optional_float(env, "QUOTES_PARAPHRASE_THRESHOLD", 0.0, 1.0),
             related_threshold=_optional_float(env, "QUOTES_RELATED_THRESHOLD", 0.0, 1.0),
             embedding_backend=_choice(env, "QUOTES_EMBEDDING_BACKEND", "torch", ("torch", "onnx-int8")),
-            batch_wait_ms=_float(env, "QUOTES_BATCH_WAIT_MS", 5.0, 0.0, 100.0),
+            batch_wait_ms=_float(env, "QUOTES_BATCH_WAIT_MS", 0.0, 0.0, 100.0),
             batch_max_texts=_int(env, "QUOTES_BATCH_MAX_TEXTS", 64, 1, 1024),
             encode_cache_size=_int(env, "QUOTES_ENCODE_CACHE_SIZE", 4096, 0, 1_000_000),
             vector_index=_choice(env, "QUOTES_VECTOR_INDEX", "auto", ("auto", "exact", "compact")),
@@ -230,6 +230,14 @@ class Settings:
             raise ConfigError(
                 f"QUOTES_MODEL_DIR={str(self.model_dir)!r} holds no model; run `python -m service model install`"
             )
+        if self.embedding_backend == "onnx-int8":
+            from .embed import onnx_export_problem  # here, not at the top: embed imports this module
+
+            problem = onnx_export_problem(self.model_dir)
+            if problem:
+                raise ConfigError(
+                    f"QUOTES_EMBEDDING_BACKEND=onnx-int8: {problem}; run `python -m service model export-onnx`"
+                )
         if not self.store_path.is_file():
             raise ConfigError(
                 f"QUOTES_STORE_PATH={str(self.store_path)!r} does not exist; run `python -m service build`"

@@ -1,27 +1,41 @@
 """The embedding model: materialised into models/ from a pinned package, checked, loaded by path.
 
 This is the one place the model is loaded, so store vectors and query vectors always come from the
-same weights; `MODEL_REVISION` (a digest of the checksum manifest) is recorded in the store.
+same weights; `model_revision()` (a digest of the checksum manifest) is recorded in the store.
+
+Two backends: `torch` (fp32, the reference; the store is built with it) and `onnx-int8`, an int8
+ONNX export of the same weights made offline by `python -m service model export-onnx` for this
+CPU's instruction set. The Embedder in front of either merges concurrent requests into shared
+model calls (service/batching.py) and keeps recently encoded texts in an LRU cache.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import json
+import logging
 import os
+import platform
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+import unicodedata
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
+from .batching import Batcher
 from .config import REPO_ROOT
 
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+log = logging.getLogger(__name__)
 
 # Never reach for a hub: the weights are on disk or the service does not start.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -105,55 +119,470 @@ def install_model(model_dir: Path, checksums: Path = CHECKSUMS) -> bool:
     return True
 
 
-class Embedder:
-    """Sentence embeddings, L2-normalised float32, so a dot product is the cosine similarity."""
+# -- the int8 ONNX export ---------------------------------------------------------------------------
 
-    def __init__(self, model: SentenceTransformer, revision: str) -> None:
+BACKENDS = ("torch", "onnx-int8")
+ONNX_RECORD = "onnx/qint8.json"  # which file was exported, for which CPU, from which weights
+ONNX_RECORD_FORMAT = "quotes-onnx-int8/1"
+EXPORT_FIX = "run `python -m service model export-onnx` (part of scripts/install.sh)"
+_QUANTIZATIONS = ("avx512_vnni", "avx512", "avx2", "arm64")
+# MatMuls the int8 export leaves in fp32 (node names of optimum's BERT export). Dynamic int8
+# quantises each activation tensor with one scale; with every MatMul quantised, the shortest corpus
+# statement ("I have no comment on that.") falls to cosine 0.978 against torch. Keeping the first
+# feed-forward layer in float lifts the corpus minimum to 0.981 (MRPC sentences: 0.985 -> 0.986)
+# for about 12% of int8 throughput. Measurements and the alternatives tried: models/README.md.
+INT8_KEEP_FP32: tuple[str, ...] = ("/encoder/layer.0/intermediate/dense/MatMul",)
+
+
+def quantization_for_cpu(cpuinfo: Path = Path("/proc/cpuinfo"), machine: str | None = None) -> str:
+    """sentence-transformers' dynamic int8 preset that fits this CPU's instruction set.
+
+    VNNI does u8 x s8 dot products in one instruction; plain AVX2/AVX-512 go through VPMADDUBSW,
+    whose preset differs. The export runs on the machine that serves (scripts/install.sh).
+    """
+    machine = (machine or platform.machine()).lower()
+    if machine in ("arm64", "aarch64"):
+        return "arm64"
+    flags: set[str] = set()
+    try:
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("flags"):
+                flags = set(line.partition(":")[2].split())
+                break
+    except OSError:  # no /proc (macOS, some sandboxes): the portable x86-64 preset
+        return "avx2"
+    if "avx512_vnni" in flags:
+        return "avx512_vnni"
+    if "avx512f" in flags and "avx512bw" in flags:
+        return "avx512"
+    return "avx2"
+
+
+@dataclass(frozen=True, slots=True)
+class OnnxExport:
+    file: str  # relative to the model directory, e.g. onnx/model_qint8_avx512_vnni.onnx
+    quantization: str
+    source_revision: str  # model_revision() of the torch weights it was exported from
+    sha256: str
+    kept_fp32: tuple[str, ...] = ()
+
+    @classmethod
+    def read(cls, model_dir: Path) -> OnnxExport | None:
+        try:
+            raw = json.loads((model_dir / ONNX_RECORD).read_text(encoding="utf-8"))
+            if raw.get("format") != ONNX_RECORD_FORMAT:
+                return None
+            return cls(
+                str(raw["file"]),
+                str(raw["quantization"]),
+                str(raw["source_revision"]),
+                str(raw["sha256"]),
+                tuple(str(n) for n in raw.get("kept_fp32", ())),
+            )
+        except (OSError, ValueError, KeyError, AttributeError):
+            return None
+
+
+def onnx_export_problem(
+    model_dir: Path,
+    checksums: Path = CHECKSUMS,
+    quantization: str | None = None,
+    keep_fp32: tuple[str, ...] | None = None,
+) -> str | None:
+    """Why the int8 export cannot be used as it is (None when it is current and intact).
+
+    `quantization` and `keep_fp32`, when given, must also match how it was made (the export step
+    redoes it when they change; loading accepts any intact export of these weights).
+    """
+    record = OnnxExport.read(model_dir)
+    if record is None:
+        return f"no int8 ONNX export in {model_dir}"
+    if record.source_revision != model_revision(checksums):
+        return f"the int8 ONNX export in {model_dir} was made from other weights"
+    if quantization is not None and record.quantization != quantization:
+        return f"the int8 ONNX export in {model_dir} is for {record.quantization}, this CPU wants {quantization}"
+    if keep_fp32 is not None and record.kept_fp32 != keep_fp32:
+        return f"the int8 ONNX export in {model_dir} keeps other MatMuls in fp32"
+    path = model_dir / record.file
+    if not path.is_file():
+        return f"the int8 ONNX export in {model_dir} is incomplete ({record.file} is missing)"
+    if _sha256(path) != record.sha256:
+        return f"the int8 ONNX export in {model_dir} is corrupt ({record.file} fails its checksum)"
+    return None
+
+
+@contextlib.contextmanager
+def _quiet_export() -> Iterator[None]:
+    """The exporters' warnings and log lines are about their own internals, not about anything to fix:
+    the legacy TorchScript ONNX exporter's deprecation, tracer warnings on constant masks, optimum's
+    advice to save a model that is being saved. Silenced here only, so they neither clutter
+    scripts/install.sh nor turn into errors under pytest's filterwarnings=error."""
+    # Imported first: transformers and optimum set their loggers' levels when first imported.
+    import optimum.onnxruntime  # noqa: F401
+    import transformers  # noqa: F401
+    from torch.jit import TracerWarning
+
+    loggers = [logging.getLogger(n) for n in ("sentence_transformers", "transformers", "optimum")]
+    levels = [lg.level for lg in loggers]
+
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, FutureWarning, UserWarning, TracerWarning):
+            warnings.simplefilter("ignore", category)
+        try:
+            for lg in loggers:
+                lg.setLevel(logging.ERROR)
+            yield
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
+
+
+def _export_int8(model_dir: Path, into: Path, quantization: str, keep_fp32: tuple[str, ...]) -> Path:
+    """Export the torch weights in `model_dir` to ONNX and quantise them to int8 in `into`.
+
+    sentence-transformers' own path: loading with backend="onnx" exports the local weights with
+    optimum (offline, into optimum's temporary directory), and export_dynamic_quantized_onnx_model
+    writes <into>/onnx/model_qint8_<quantization>.onnx with optimum's preset for that CPU (as an
+    explicit config only to pass `nodes_to_exclude`; the file name is the preset's own).
+    """
+    from optimum.onnxruntime.configuration import AutoQuantizationConfig
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.backend import export_dynamic_quantized_onnx_model
+
+    # export=True: never pick up an ONNX file already in the directory (e.g. a previous int8 one).
+    model = SentenceTransformer(
+        str(model_dir),
+        backend="onnx",
+        device="cpu",
+        local_files_only=True,
+        model_kwargs={"export": True, "provider": "CPUExecutionProvider"},
+    )
+    try:
+        config = getattr(AutoQuantizationConfig, quantization)(is_static=False, nodes_to_exclude=list(keep_fp32))
+        export_dynamic_quantized_onnx_model(
+            model, quantization_config=config, model_name_or_path=str(into), file_suffix=f"qint8_{quantization}"
+        )
+    finally:
+        # optimum keeps the fp32 export in a TemporaryDirectory owned by the model; removing it now
+        # frees ~90 MB of /tmp and avoids the ResourceWarning of an implicit cleanup at exit.
+        tempdir = getattr(model.transformers_model, "_model_save_dir_tempdirectory_instance", None)
+        if tempdir is not None:
+            tempdir.cleanup()
+    out = into / "onnx" / f"model_qint8_{quantization}.onnx"
+    if keep_fp32:  # a renamed node would silently be quantised: check that each one is still float
+        import onnx
+
+        floats = {n.name for n in onnx.load(str(out), load_external_data=False).graph.node if n.op_type == "MatMul"}
+        lost = sorted(set(keep_fp32) - floats)
+        if lost:
+            raise ModelError(f"int8 export: no float MatMul named {', '.join(lost)} (INT8_KEEP_FP32 in {__name__})")
+    return out
+
+
+def export_onnx(
+    model_dir: Path,
+    checksums: Path = CHECKSUMS,
+    quantization: str | None = None,
+    keep_fp32: tuple[str, ...] = INT8_KEEP_FP32,
+    exporter: Callable[[Path, Path, str, tuple[str, ...]], Path] = _export_int8,
+) -> bool:
+    """Write the int8 ONNX model next to the torch weights. Returns False when it is already current.
+
+    Skipped when the record names a file that exists, matches its checksum and was exported from
+    the weights now in `model_dir` for this CPU. The file is written in a temporary directory and
+    renamed into place, then the record is replaced: an interrupted export leaves the previous state.
+    """
+    quantization = quantization or quantization_for_cpu()
+    if quantization not in _QUANTIZATIONS:
+        raise ModelError(f"unknown int8 quantization {quantization!r} (one of {', '.join(_QUANTIZATIONS)})")
+    verify_model(model_dir, checksums)
+    onnx_dir = model_dir / "onnx"
+    onnx_dir.mkdir(exist_ok=True)
+    # Two installs at once (two `./run test` in one checkout) must not interleave their exports.
+    with (onnx_dir / ".export.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if onnx_export_problem(model_dir, checksums, quantization, keep_fp32) is None:
+            return False
+        for stale in onnx_dir.glob(".export-*"):  # left by an interrupted export (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=onnx_dir))
+        try:
+            with _quiet_export():
+                exported = exporter(model_dir, tmp, quantization, keep_fp32)
+            final = onnx_dir / exported.name
+            exported.chmod(0o644)
+            exported.replace(final)
+            record = {
+                "format": ONNX_RECORD_FORMAT,
+                "file": final.relative_to(model_dir).as_posix(),
+                "quantization": quantization,
+                "kept_fp32": list(keep_fp32),
+                "source_revision": model_revision(checksums),
+                "sha256": _sha256(final),
+                "made_with": _versions(),
+            }
+            staged = tmp / "qint8.json"
+            staged.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+            staged.chmod(0o644)
+            staged.replace(model_dir / ONNX_RECORD)
+            for old in onnx_dir.glob("model_qint8_*.onnx"):  # an export for another CPU
+                if old != final:
+                    old.unlink()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return True
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for dist in ("sentence-transformers", "optimum-onnx", "onnxruntime", "torch"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "?"
+    return out
+
+
+# -- the embedder ----------------------------------------------------------------------------------
+
+
+def normalise(text: str) -> str:
+    """The text the model sees and the cache key: Unicode NFC, whitespace runs as one space, trimmed.
+
+    The tokenizer splits on whitespace and lower-cases/strips accents itself, so this changes no
+    token; it makes "a  b" and "a b\n" one cache entry and guarantees a hit returns what a miss
+    would have computed.
+    """
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+class _LRU:
+    """Vectors by normalised text, least recently used evicted first; thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> np.ndarray | None:
+        if not self.size:
+            return None
+        with self._lock:
+            row = self._data.get(key)
+            if row is not None:
+                self._data.move_to_end(key)
+            return row
+
+    def put(self, key: str, row: np.ndarray) -> None:
+        if not self.size:
+            return
+        row = row.copy()
+        row.flags.writeable = False  # shared by every caller that hits it
+        with self._lock:
+            self._data[key] = row
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class Embedder:
+    """Sentence embeddings, L2-normalised float32, so a dot product is the cosine similarity.
+
+    Both backends give the same contract. `torch` is the reference (fp32, it builds the store);
+    `onnx-int8` runs the dynamically quantised export and encodes one text per ONNX run: dynamic
+    quantisation scales a whole input tensor at once, so in a padded batch a text's vector would
+    depend on its neighbours (cosine down to 0.96 against the same text alone); one text per run
+    keeps each vector a function of its text only, and with no padding to compute it is also
+    faster than padded batches (bench/bench_backends.py, models/README.md).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        revision: str,
+        *,
+        backend: str = "torch",
+        batch_wait_ms: float = 5.0,
+        batch_max_texts: int = 64,
+        cache_size: int = 4096,
+        model_lock: threading.Lock | None = None,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ModelError(f"unknown embedding backend {backend!r} (one of {', '.join(BACKENDS)})")
         self._model = model
         self.name = MODEL_NAME
-        self.revision = revision
+        self.revision = revision  # of the torch weights, whichever backend: the store stays valid
+        self.backend = backend
         self.dim = int(model.get_embedding_dimension() or 0)
-        # SentenceTransformer.encode is not documented as thread-safe; gunicorn threads share one model.
-        self._lock = threading.Lock()
+        # SentenceTransformer.encode is not documented as thread-safe; gunicorn threads share one
+        # model. The batcher already runs one call at a time; the lock also covers other embedders
+        # built on the same loaded model.
+        self._model_lock = model_lock or threading.Lock()
         self._listeners: list[Callable[[int, float], None]] = []
+        # The window only pays where a merged batch is cheaper than its parts. int8 runs one text per
+        # ONNX call, so waiting for company only adds latency (bench/bench_backends.py: p50 7.7 ->
+        # 14.5 ms at 60% load); requests that queue anyway are still merged into one call.
+        self._batcher = Batcher(self._run_model, batch_wait_ms if backend == "torch" else 0.0, batch_max_texts)
+        self._cache = _LRU(cache_size)
+        # Texts answered from the cache / sent to the model (hits + misses = texts asked for).
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self._counts_lock = threading.Lock()
+
+    @property
+    def batcher(self) -> Batcher:
+        return self._batcher
+
+    @property
+    def cache_entries(self) -> int:
+        return len(self._cache)
 
     def add_listener(self, listener: Callable[[int, float], None]) -> None:
-        """`listener(texts, seconds)` after every encode (metrics; the pipeline itself needs none)."""
+        """`listener(texts, seconds)` after every model call (metrics; the pipeline itself needs none)."""
         self._listeners.append(listener)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
+        keys = [normalise(t) for t in texts]
+        rows: dict[str, np.ndarray] = {}
+        for key in dict.fromkeys(keys):
+            row = self._cache.get(key)
+            if row is not None:
+                rows[key] = row
+        missing = [k for k in dict.fromkeys(keys) if k not in rows]
+        with self._counts_lock:
+            self.cache_misses += len(missing)
+            self.cache_hits += len(keys) - len(missing)
+        if missing:
+            vectors = self._batcher.encode(missing, batch_size)
+            for key, row in zip(missing, vectors, strict=True):
+                rows[key] = row
+                self._cache.put(key, row)
+        return np.stack([rows[k] for k in keys]).astype(np.float32, copy=False)
+
+    def _run_model(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """One real model call (the batcher's leader calls it); listeners hear of it afterwards."""
+        with self._model_lock:
             started = time.perf_counter()
             vectors = self._model.encode(
                 texts,
-                batch_size=batch_size,
+                batch_size=1 if self.backend == "onnx-int8" else batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
             seconds = time.perf_counter() - started
         for listener in self._listeners:
-            listener(len(texts), seconds)
+            try:
+                listener(len(texts), seconds)
+            except Exception:  # a metrics bug must not fail the callers of this batch
+                log.exception("encode listener failed")
         return np.asarray(vectors, dtype=np.float32)
 
 
-_cache: dict[Path, Embedder] = {}
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    model: Any
+    lock: threading.Lock
+
+
+_models: dict[tuple[Path, str], _Loaded] = {}
+_embedders: dict[tuple[Path, str, float, int, int], Embedder] = {}
 _cache_lock = threading.Lock()
 
 
-def load_embedder(model_dir: Path, checksums: Path = CHECKSUMS) -> Embedder:
-    """Load (once per process) the model at `model_dir`, after checking it against the checksums."""
-    key = model_dir.resolve()
-    with _cache_lock:
-        if key not in _cache:
-            verify_model(model_dir, checksums)
-            from sentence_transformers import SentenceTransformer
+def _onnx_session_options() -> Any:
+    import onnxruntime as ort
+    import torch
 
-            try:
-                model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
-            except Exception as exc:  # a model that passed its checksum but still fails is a setup bug
-                raise ModelError(f"embedding model at {model_dir} failed to load ({exc}): {FIX}") from exc
-            _cache[key] = Embedder(model, model_revision(checksums))
-        return _cache[key]
+    options = ort.SessionOptions()
+    # The same thread budget as torch (gunicorn.conf.py sizes it per worker), so the backends are
+    # compared like for like and workers x threads stays within the cores.
+    options.intra_op_num_threads = max(1, torch.get_num_threads())
+    options.inter_op_num_threads = 1
+    # Idle ONNX Runtime threads spin for a while by default: in a worker that also runs spaCy and
+    # shares the cores with other workers, that is CPU taken from real work.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
+def _load_model(model_dir: Path, backend: str, checksums: Path) -> Any:
+    verify_model(model_dir, checksums)
+    from sentence_transformers import SentenceTransformer
+
+    if backend == "torch":
+        try:
+            return SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        except Exception as exc:  # a model that passed its checksum but still fails is a setup bug
+            raise ModelError(f"embedding model at {model_dir} failed to load ({exc}): {FIX}") from exc
+    problem = onnx_export_problem(model_dir, checksums)
+    if problem is not None:
+        raise ModelError(f"{problem}, needed by QUOTES_EMBEDDING_BACKEND=onnx-int8: {EXPORT_FIX}")
+    record = OnnxExport.read(model_dir)
+    assert record is not None
+    wanted = quantization_for_cpu()
+    if record.quantization != wanted:  # e.g. an image built on another machine: works, maybe slower
+        log.warning(
+            "the int8 ONNX model was exported for %s, this CPU suits %s: %s",
+            record.quantization,
+            wanted,
+            EXPORT_FIX,
+        )
+    try:
+        return SentenceTransformer(
+            str(model_dir),
+            backend="onnx",
+            device="cpu",
+            local_files_only=True,
+            # export=False: a missing file is an error here, never a silent export at start-up.
+            model_kwargs={
+                "file_name": record.file,
+                "provider": "CPUExecutionProvider",
+                "session_options": _onnx_session_options(),
+                "export": False,
+            },
+        )
+    except Exception as exc:
+        raise ModelError(f"int8 ONNX model {model_dir / record.file} failed to load ({exc}): {EXPORT_FIX}") from exc
+
+
+def load_embedder(
+    model_dir: Path,
+    checksums: Path = CHECKSUMS,
+    backend: str = "torch",
+    *,
+    batch_wait_ms: float = 5.0,
+    batch_max_texts: int = 64,
+    cache_size: int = 4096,
+) -> Embedder:
+    """Load (once per process and backend) the model at `model_dir`, after checking it.
+
+    The same arguments return the same Embedder (one cache, one batcher); other batching or cache
+    arguments get their own Embedder around the same loaded model.
+    """
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown embedding backend {backend!r} (one of {', '.join(BACKENDS)})")
+    path = model_dir.resolve()
+    key = (path, backend, float(batch_wait_ms), int(batch_max_texts), int(cache_size))
+    with _cache_lock:
+        if key not in _embedders:
+            if (path, backend) not in _models:
+                _models[(path, backend)] = _Loaded(_load_model(model_dir, backend, checksums), threading.Lock())
+            loaded = _models[(path, backend)]
+            _embedders[key] = Embedder(
+                loaded.model,
+                model_revision(checksums),
+                backend=backend,
+                batch_wait_ms=batch_wait_ms,
+                batch_max_texts=batch_max_texts,
+                cache_size=cache_size,
+                model_lock=loaded.lock,
+            )
+        return _embedders[key]

@@ -197,7 +197,11 @@ def test_metrics_count_requests_by_route_and_status(make_app: Any) -> None:
     client = make_app().test_client()
     client.get("/v1/speakers")
     client.get("/v1/quotes/no-such-quote")
+    for _ in range(2):  # the second time, the segment's vector comes from the cache
+        client.post("/v1/attributions", json={"text": "A sentence nobody has sent before, about the ports of Syria."})
     text = client.get("/metrics").get_data(as_text=True)
+    assert "quotes_encode_cache_hits_total 1.0" in text
+    assert 'quotes_segments_matched_total{label="none"}' in text or "quotes_segments_matched_total{" in text
     assert 'quotes_http_request_duration_seconds_count{method="GET",status="200",url_rule="/v1/speakers"} 1.0' in text
     assert 'status="404",url_rule="/v1/quotes/<string:quote_id>"} 1.0' in text
     assert "quotes_store_quotes " in text and "quotes_store_quotes 0.0" not in text

@@ -63,7 +63,13 @@ class Runtime:
 
     def _load(self) -> None:
         try:
-            embedder = load_embedder(self.settings.model_dir)
+            embedder = load_embedder(
+                self.settings.model_dir,
+                backend=self.settings.embedding_backend,
+                batch_wait_ms=self.settings.batch_wait_ms,
+                batch_max_texts=self.settings.batch_max_texts,
+                cache_size=self.settings.encode_cache_size,
+            )
             nlp = load_nlp()
             store = Store(self.settings.store_path, embedder.name, embedder.revision)
             calibrated = Thresholds.load()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_flask_exporter import PrometheusMetrics
 
+from ..embed import Embedder
 from ..match import Match
 from .runtime import NotReady, Runtime
 
@@ -66,6 +68,19 @@ class Metrics:
             registry=registry,
         )
         self.encoded_texts = Counter("quotes_model_encoded_texts_total", "Texts embedded", registry=registry)
+        self.cache_hits = Counter(
+            "quotes_encode_cache_hits_total", "Segments whose vector came from the cache", registry=registry
+        )
+        self.cache_misses = Counter(
+            "quotes_encode_cache_misses_total", "Segments the model had to encode", registry=registry
+        )
+        self.merged = Counter(
+            "quotes_encode_merged_requests_total",
+            "Encode calls that shared a model call with another request",
+            registry=registry,
+        )
+        self._seen = (0, 0, 0)  # the embedder's own counts at the last sync: counters take the increase
+        self._sync_lock = threading.Lock()
         # livemax: every worker reads the same SQLite file; the largest live reading is the current size.
         self.store_quotes = Gauge(
             "quotes_store_quotes", "Canonical quotes in the store", registry=registry, multiprocess_mode="livemax"
@@ -82,6 +97,25 @@ class Metrics:
         self.encode_seconds.observe(seconds)
         self.encoded_texts.inc(texts)
 
+    def baseline(self, embedder: Embedder) -> None:
+        """Counts from before this app existed (a shared embedder in tests) are not this app's."""
+        with self._sync_lock:
+            self._seen = (embedder.cache_hits, embedder.cache_misses, embedder.batcher.merged_requests)
+
+    def sync_embedder(self) -> None:
+        """Bring the counters up to the embedder's per-process counts (it knows nothing of Prometheus)."""
+        try:
+            e = self._runtime.get().embedder
+        except NotReady:
+            return
+        with self._sync_lock:
+            now = (e.cache_hits, e.cache_misses, e.batcher.merged_requests)
+            counters = (self.cache_hits, self.cache_misses, self.merged)
+            for counter, before, after in zip(counters, self._seen, now, strict=True):
+                if after > before:
+                    counter.inc(after - before)
+            self._seen = now
+
     def refresh_store(self) -> None:
         try:
             info = self._runtime.get().store.info()
@@ -96,6 +130,7 @@ def install(app: Flask, runtime: Runtime) -> Metrics:
     metrics = Metrics(app, runtime)
     runtime.on_ready(lambda components: components.embedder.add_listener(metrics.observe_encode))
     runtime.on_ready(lambda _components: metrics.refresh_store())
+    runtime.on_ready(lambda components: metrics.baseline(components.embedder))
 
     @app.before_request
     def begin() -> None:
@@ -115,6 +150,7 @@ def install(app: Flask, runtime: Runtime) -> Metrics:
         started = g.get("started")
         if request.method == "POST" and request.endpoint == "v1.articles" and response.status_code < 300:
             metrics.refresh_store()
+        metrics.sync_embedder()  # in every worker: each one's counters are its own
         fields = {
             "method": request.method,
             "route": request.url_rule.rule if request.url_rule else None,
