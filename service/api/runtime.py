@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,12 @@ class Runtime:
             threading.Thread(target=self._load, name="load-model-and-store", daemon=True).start()
 
     def _load(self) -> None:
+        started = time.perf_counter()
+        phases: dict[str, float] = {}
+
+        def lap(name: str) -> None:  # the start-up budget, phase by phase, in the "ready" log line
+            phases[name] = round(time.perf_counter() - started - sum(phases.values()), 3)
+
         try:
             embedder = load_embedder(
                 self.settings.model_dir,
@@ -70,20 +77,24 @@ class Runtime:
                 batch_max_texts=self.settings.batch_max_texts,
                 cache_size=self.settings.encode_cache_size,
             )
+            lap("model_s")
             nlp = load_nlp()
+            lap("spacy_s")
             store = Store(self.settings.store_path, embedder.name, embedder.revision)
             calibrated = Thresholds.load()
             paraphrase, related = self.settings.thresholds((calibrated.paraphrase, calibrated.related))
             thresholds = dataclasses.replace(calibrated, paraphrase=paraphrase, related=related)
             matcher = Matcher(store, embedder, nlp, thresholds)
+            lap("store_s")
             embedder.encode(["warm-up"])  # the first encode allocates; pay it before traffic
+            lap("warmup_s")
             components = Components(embedder, nlp, store, matcher)
             with self._callbacks_lock:
                 self._components = components
                 callbacks, self._ready_callbacks = self._ready_callbacks, []
             for callback in callbacks:
                 callback(components)
-            log.info("ready", extra={"store_version": matcher.store_version})
+            log.info("ready", extra={"store_version": matcher.store_version, "load_s": sum(phases.values()), **phases})
         except Exception as exc:  # reported by /readyz and every request until fixed
             self._error = str(exc)
             log.error("not ready: %s", exc)
