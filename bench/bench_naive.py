@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     settings = Settings.from_env()
-    embedder = load_embedder(settings.model_dir)
+    embedder = load_embedder(settings.model_dir, cache_size=0)  # no encode cache: both sides encode every query
     store = Store(settings.store_path, embedder.name, embedder.revision)
     matcher = Matcher(store, embedder, load_nlp())
     model = embedder._model  # the same SentenceTransformer instance: only the search differs
