@@ -13,9 +13,11 @@ The pipeline for one input text:
    (0.67 → 0.87 cosine on the issue's Peskov example). Every other sentence outside quotations is
    a segment of its own; a sentence that frames a quotation is not, and fragments of fewer than
    three words are skipped.
-2. **Embed** all segments in one batched call with the model that built the store, and take the
-   exact cosine against every variant (one matrix product). A canonical quote scores the best of
-   its variants.
+2. **Embed** all segments in one batched call with the model that built the store, and search the
+   variants' vectors for each segment's best rows (service/vectors.py: exact float32 for small
+   stores, a compact approximate index for large ones, by `index`). A canonical quote scores the
+   best of its variants; the search asks for several rows per wanted quote, and again for more
+   when they do not hold enough distinct quotes (see `_candidates`).
 3. **Label** the best candidate: ``verbatim`` when the segment has the same words as a variant after
    `canon.normalise_text`, or is a contiguous run of at least three words of one; otherwise
    ``paraphrase`` / ``related`` / ``none`` by the calibrated thresholds (service/calibration.json,
@@ -59,6 +61,7 @@ from .nlp import MASK_CHAR
 from .records import CanonicalQuote, MentionKind, QuoteMention, Speaker, Variant
 from .speakers import SpeakerRegistry, institution_key
 from .store import Store
+from .vectors import INDEX_KINDS, VectorIndex, build_index
 
 __all__ = [
     "CALIBRATION_FILE",
@@ -71,6 +74,15 @@ __all__ = [
 ]
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration.json"
+# Rows asked of the vector index per segment: CANDIDATE_ROWS_PER_QUOTE per wanted quote (top_k + 1)
+# and never fewer than MIN_CANDIDATE_ROWS. A quote has 1.6 variants on average in the corpus (7 at
+# most) and its wordings sit close together, so the best rows often belong to one quote; 4 per
+# wanted quote covers that in one search, and a search that finds too few distinct quotes is
+# repeated with 4 times as many rows (see `_candidates`). MIN_CANDIDATE_ROWS makes a small store's
+# search return every row, so ranking there is exactly the former search over all rows, ties
+# included; it costs nothing measurable (docs/store-scale.md).
+CANDIDATE_ROWS_PER_QUOTE = 4
+MIN_CANDIDATE_ROWS = 64
 # The extractor needs an article; an input text is one, from nowhere.
 _INPUT_META = ArticleMeta(outlet="input", url="https://input.invalid/", published=None)
 MIN_SENTENCE_WORDS = 3
@@ -148,24 +160,80 @@ class _Snapshot:
     """Everything matching reads from the store, loaded together for one store version."""
 
     version: int
-    matrix: np.ndarray  # (variants, dim), L2-normalised
-    variants: list[Variant]  # row-aligned with matrix
+    index: VectorIndex  # over the variants' vectors (L2-normalised), one row per variant
+    variants: list[Variant]  # row-aligned with the index
     padded: list[str]  # " normalised text " per row, for verbatim tests
     quotes: dict[str, CanonicalQuote]
     quote_order: list[str]  # quote id per group of rows in `by_quote`
+    row_quote: np.ndarray  # row -> position of its quote in `quote_order`
     by_quote: np.ndarray  # row indices sorted by quote
     group_starts: np.ndarray  # where each quote's rows start in `by_quote`
+    group_ends: np.ndarray  # and where they end
     registry: SpeakerRegistry
+
+    def quote_rows(self, row: int) -> list[int]:
+        """The rows of the quote that `row` is a variant of (all its variants), in row order."""
+        pos = self.row_quote[row]
+        return [int(r) for r in self.by_quote[self.group_starts[pos] : self.group_ends[pos]]]
+
+
+class _RowScores:
+    """One segment's similarity to variant rows: the search's scores for the candidate rows it
+    returned, and computed from the index's vectors for any other row asked about (the variants
+    of a quote matched by its words, or of the matched quote, which the search may not have
+    returned). On a small store every row is a candidate, so these are the former full product's
+    values, bit for bit."""
+
+    __slots__ = ("_index", "_known", "_query")
+
+    def __init__(self, index: VectorIndex, query: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> None:
+        self._index = index
+        self._query = query
+        self._known: dict[int, float] = dict(zip(rows.tolist(), scores.tolist(), strict=True))
+
+    def of(self, rows: list[int]) -> list[float]:
+        missing = [r for r in rows if r not in self._known]
+        if missing:
+            sims = self._index.vectors(np.asarray(missing, dtype=np.int64)) @ self._query
+            self._known.update(zip(missing, sims.tolist(), strict=True))
+        return [self._known[r] for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidates:
+    """One segment's search result: the best quotes, best first, with their best variant's score."""
+
+    ranked: list[str]
+    best_of: dict[str, float]
+    best_row: dict[str, int]  # the row of each ranked quote's best variant
+    scores: _RowScores
 
 
 class Matcher:
-    """Matches text against one store. Thread-safe; reloads when the store's version changes."""
+    """Matches text against one store. Thread-safe; reloads when the store's version changes.
 
-    def __init__(self, store: Store, embedder: Embedder, nlp: Any, thresholds: Thresholds | None = None) -> None:
+    `index` is the vector search over the variants (service/vectors.py): "exact" (float32, the whole
+    matrix in memory), "compact" (faiss IVF + 8-bit codes, approximate, scores within
+    vectors.COMPACT_SCORE_ERROR of the exact cosine) or "auto" (exact for small stores). A compact
+    index is rebuilt, with training, whenever the store's version changes.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        nlp: Any,
+        thresholds: Thresholds | None = None,
+        *,
+        index: str = "auto",
+    ) -> None:
+        if index not in INDEX_KINDS:
+            raise ValueError(f"unknown vector index {index!r}: expected one of {', '.join(INDEX_KINDS)}")
         self.store = store
         self.embedder = embedder
         self.nlp = nlp
         self.thresholds = thresholds if thresholds is not None else Thresholds.load()
+        self.index_kind = index
         self._lock = threading.Lock()
         self._snap = self._load()
 
@@ -173,28 +241,35 @@ class Matcher:
 
     def _load(self) -> _Snapshot:
         for _ in range(5):  # a write between the reads below changes the version: read again
-            index = self.store.variant_index()
+            stored = self.store.variant_index()
             _, quotes = self.store.quotes(limit=1 << 62)
             registry = self.store.registry()
-            if self.store.version() == index.version:
+            if self.store.version() == stored.version:
                 break
         by_id = {v.id: v for q in quotes for v in q.variants}
-        variants = [by_id[int(i)] for i in index.variant_ids]
+        variants = [by_id[int(i)] for i in stored.variant_ids]
         quote_rows: dict[str, list[int]] = {}
         for row, v in enumerate(variants):
             quote_rows.setdefault(v.quote_id, []).append(row)
         order = list(quote_rows)
         flat = [r for q in order for r in quote_rows[q]]
-        starts = np.cumsum([0] + [len(quote_rows[q]) for q in order[:-1]]) if order else np.zeros(0)
+        sizes = np.asarray([len(quote_rows[q]) for q in order], dtype=np.int64)
+        ends = np.cumsum(sizes)
+        row_quote = np.zeros(len(variants), dtype=np.int64)
+        row_quote[flat] = np.repeat(np.arange(len(order), dtype=np.int64), sizes)
+        # A compact index keeps no float32 copy: `stored.matrix` is garbage once this returns.
+        index = build_index(stored.matrix, self.index_kind)
         return _Snapshot(
-            version=index.version,
-            matrix=index.matrix,
+            version=stored.version,
+            index=index,
             variants=variants,
             padded=[f" {canon.normalise_text(v.text)} " for v in variants],
             quotes={q.id: q for q in quotes},
             quote_order=order,
+            row_quote=row_quote,
             by_quote=np.asarray(flat, dtype=np.int64),
-            group_starts=np.asarray(starts, dtype=np.int64),
+            group_starts=ends - sizes,
+            group_ends=ends,
             registry=registry,
         )
 
@@ -208,6 +283,11 @@ class Matcher:
     @property
     def store_version(self) -> int:
         return self._current().version
+
+    @property
+    def vector_index(self) -> VectorIndex:
+        """The vector search of the current snapshot (its `kind` is what "auto" chose)."""
+        return self._current().index
 
     # -- segmentation ----------------------------------------------------------------------------
 
@@ -328,19 +408,20 @@ class Matcher:
         if not segments:
             return []
         floor = self.thresholds.related if min_similarity is None else min_similarity
+        top_k = max(1, top_k)
         vectors = self.embedder.encode([s.text for s in segments], batch_size=64)
-        sims = vectors @ snap.matrix.T if len(snap.variants) else np.zeros((len(segments), 0), np.float32)
+        candidates = _candidates(snap, vectors, top_k + 1)
         argument = _resolve_argument(snap.registry, speaker)
         return [
-            self._match_one(snap, seg, row, argument, max(1, top_k), floor)
-            for seg, row in zip(segments, sims, strict=True)
+            self._match_one(snap, seg, found, argument, top_k, floor)
+            for seg, found in zip(segments, candidates, strict=True)
         ]
 
     def _match_one(
         self,
         snap: _Snapshot,
         seg: Segment,
-        row: np.ndarray,
+        found: _Candidates,
         argument: tuple[str | None, str | None],
         top_k: int,
         floor: float,
@@ -349,13 +430,14 @@ class Matcher:
             return Match(seg, None, 0.0, "none", (), None, ())
         norm = canon.normalise_text(seg.text)
         words = len(norm.split())
-        per_quote = np.maximum.reduceat(row[snap.by_quote], snap.group_starts)
-        ranked = [snap.quote_order[i] for i in np.argsort(-per_quote, kind="stable")[: top_k + 1]]
-        best_of = {snap.quote_order[i]: float(per_quote[i]) for i in range(len(snap.quote_order))}
+        ranked = found.ranked
+        best_of = dict(found.best_of)
 
-        verbatim_row = _verbatim_row(snap, norm, row)
+        verbatim_row = _verbatim_row(snap, norm, found.scores)
         if verbatim_row is not None:
             quote_id = snap.variants[verbatim_row].quote_id
+            if quote_id not in best_of:  # matched by its words, but not among the search's best
+                best_of[quote_id] = max(found.scores.of(snap.quote_rows(verbatim_row)))
             ranked = [quote_id, *(q for q in ranked if q != quote_id)]
             label = "verbatim"
         else:
@@ -378,20 +460,21 @@ class Matcher:
             variant = snap.variants[verbatim_row]
             flags = compare_meaning(variant.text, seg.text, self.nlp)
         else:
-            variant, flags = self._closest_wording(snap, quote_id, seg.text, row)
+            rows = snap.quote_rows(found.best_row[quote_id])
+            variant, flags = self._closest_wording(snap, rows, seg.text, found.scores)
         mention, sid = (seg.speaker_mention, seg.speaker_id) if seg.speaker_mention else argument
         verdict = attribution_verdict(quote, sid, mention, snap.registry)
         return Match(seg, quote, similarity, label, flags, verdict, alternatives, variant)
 
     def _closest_wording(
-        self, snap: _Snapshot, quote_id: str, text: str, row: np.ndarray
+        self, snap: _Snapshot, rows: list[int], text: str, scores: _RowScores
     ) -> tuple[Variant, tuple[Flag, ...]]:
+        """The variant among `rows` (one quote's) that `text` follows best: fewest flags, then
+        highest similarity."""
         scored = []
-        for r in range(len(snap.variants)):
-            v = snap.variants[r]
-            if v.quote_id == quote_id:
-                flags = compare_meaning(v.text, text, self.nlp)
-                scored.append((len(flags), -float(row[r]), r, flags))
+        for r, sim in zip(rows, scores.of(rows), strict=True):
+            flags = compare_meaning(snap.variants[r].text, text, self.nlp)
+            scored.append((len(flags), -sim, r, flags))
         _, _, r, flags = min(scored, key=lambda s: (s[0], s[1], s[2]))
         return snap.variants[r], flags
 
@@ -431,7 +514,43 @@ def _mask(text: str, quotations: list[Quotation]) -> str:
     return "".join(chars)
 
 
-def _verbatim_row(snap: _Snapshot, norm: str, row: np.ndarray) -> int | None:
+def _candidates(snap: _Snapshot, vectors: np.ndarray, wanted: int) -> list[_Candidates]:
+    """Per segment, the `wanted` best quotes by their best variant, from a top-k search over rows.
+
+    When the k rows returned hold at least `wanted` distinct quotes, the best `wanted` of those are
+    the best of the whole store (for an exact index): a quote none of whose rows was returned scores
+    at most the k-th row, and each of those `wanted` quotes has a row at or above it. When they hold
+    fewer, the search is repeated with four times the rows, up to all of them. A compact index that
+    returned fewer rows than asked has nothing more to give at its nprobe, so that ends it too.
+    """
+    n = snap.index.size
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return [_Candidates([], {}, {}, _RowScores(snap.index, v, empty, empty)) for v in vectors]
+    needed = min(wanted, len(snap.quote_order))
+    k = min(n, max(MIN_CANDIDATE_ROWS, wanted * CANDIDATE_ROWS_PER_QUOTE))
+    while True:
+        hits = snap.index.search(vectors, k)
+        found: list[_Candidates] = []
+        short = False
+        for query, scores, rows in zip(vectors, hits.scores, hits.rows, strict=True):
+            valid = rows >= 0
+            rows, scores = rows[valid], scores[valid]
+            # Rows come best first, so a quote's first row is its best one.
+            positions, first = np.unique(snap.row_quote[rows], return_index=True)
+            best = scores[first]
+            order = np.lexsort((positions, -best))[:wanted]  # ties: the quote seen first in the store
+            ranked = [snap.quote_order[int(p)] for p in positions[order]]
+            best_of = {q: float(s) for q, s in zip(ranked, best[order].tolist(), strict=True)}
+            best_row = {q: int(r) for q, r in zip(ranked, rows[first[order]].tolist(), strict=True)}
+            found.append(_Candidates(ranked, best_of, best_row, _RowScores(snap.index, query, rows, scores)))
+            short = short or (len(positions) < needed and bool(valid.all()))
+        if not short or k >= n:
+            return found
+        k = min(n, k * 4)
+
+
+def _verbatim_row(snap: _Snapshot, norm: str, scores: _RowScores) -> int | None:
     """The variant the segment repeats word for word (the most similar one when several do)."""
     if not norm:
         return None
@@ -439,7 +558,10 @@ def _verbatim_row(snap: _Snapshot, norm: str, row: np.ndarray) -> int | None:
     exact = [r for r, p in enumerate(snap.padded) if p == padded]
     if not exact and len(norm.split()) >= canon.MIN_CONTAINED_WORDS:
         exact = [r for r, p in enumerate(snap.padded) if padded in p]
-    return max(exact, key=lambda r: float(row[r])) if exact else None
+    if not exact:
+        return None
+    sims = scores.of(exact)
+    return exact[sims.index(max(sims))]  # the first of equals, as max() over the rows was
 
 
 def _lookup(registry: SpeakerRegistry, name: str) -> Speaker | None:

@@ -56,7 +56,8 @@ class Runtime:
 
     @classmethod
     def preloaded(cls, settings: Settings, embedder: Embedder, nlp: Any, store: Store) -> Runtime:
-        return cls(settings, Components(embedder, nlp, store, Matcher(store, embedder, nlp)))
+        matcher = Matcher(store, embedder, nlp, index=settings.vector_index)
+        return cls(settings, Components(embedder, nlp, store, matcher))
 
     def start(self) -> None:
         if not self._done.is_set():
@@ -84,7 +85,7 @@ class Runtime:
             calibrated = Thresholds.load()
             paraphrase, related = self.settings.thresholds((calibrated.paraphrase, calibrated.related))
             thresholds = dataclasses.replace(calibrated, paraphrase=paraphrase, related=related)
-            matcher = Matcher(store, embedder, nlp, thresholds)
+            matcher = Matcher(store, embedder, nlp, thresholds, index=self.settings.vector_index)
             lap("store_s")
             embedder.encode(["warm-up"])  # the first encode allocates; pay it before traffic
             lap("warmup_s")
