@@ -126,6 +126,12 @@ def test_rate_limit_is_a_problem_with_retry_after_per_key(make_app: Any) -> None
     assert all(client.get("/healthz").status_code == 200 for _ in range(5))
 
 
+def test_guessing_keys_is_rate_limited_per_address(make_app: Any) -> None:
+    client = make_app(api_keys=(KEY_A,), rate_limit_write="2/minute").test_client()
+    guesses = [client.post("/v1/articles", json={}, headers={"X-API-Key": f"guess-{i:020d}"}) for i in range(3)]
+    assert [r.status_code for r in guesses] == [401, 401, 429]
+
+
 def test_rate_limits_can_be_switched_off(make_app: Any) -> None:
     client = make_app(rate_limit="", rate_limit_write="").test_client()
     response = client.get("/v1/speakers")

@@ -63,8 +63,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     errors.register(app)
     # Order matters: the request id and the clock start before any check can refuse the request.
     telemetry.install(app, rt)
+    ratelimit.install(app, settings)  # before the key check: guessing keys is rate-limited too
     auth.install(app, settings)
-    ratelimit.install(app, settings)
     _guard_requests(app)
     _docs_page(app)
     if settings.cors_origins:
