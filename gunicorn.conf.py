@@ -42,12 +42,15 @@ control_socket_disable = True
 # Workers are told the real client by ProxyFix (QUOTES_TRUSTED_PROXIES), not by gunicorn.
 forwarded_allow_ips = "127.0.0.1"
 
-_metrics_dir_is_ours = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-if _metrics_dir_is_ours:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="quotes-metrics-")
-else:  # samples of a previous run would be added to this one's
-    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
-        stale.unlink()
+# This file runs again on every HUP (reload): the directory is prepared once per master, then kept.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR", "") != os.environ.get("QUOTES_METRICS_DIR_PREPARED"):
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="quotes-metrics-")
+        os.environ["QUOTES_METRICS_DIR_OURS"] = "1"  # removed at exit
+    else:  # an operator's directory: samples of a previous run would be added to this one's
+        for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+            stale.unlink()
+    os.environ["QUOTES_METRICS_DIR_PREPARED"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 def post_fork(server, worker):
@@ -66,5 +69,5 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    if _metrics_dir_is_ours:
+    if os.environ.get("QUOTES_METRICS_DIR_OURS"):
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
