@@ -143,6 +143,30 @@ def test_bad_configuration_stops_the_start_with_one_message(tmp_path: Path) -> N
     assert "Traceback" not in output
 
 
+def test_hup_reloads_workers_revoking_a_removed_key_and_keeping_the_metrics(built_store: Store, tmp_path: Path) -> None:
+    old, new = "e2e-old-key-0123456789abcdef", "e2e-new-key-0123456789abcdef"
+    key_file = tmp_path / "keys"
+    key_file.write_text(f"{old}\n")
+    store_path = tmp_path / "quotes.sqlite3"
+    shutil.copy(built_store.path, store_path)
+    env = {"QUOTES_WORKERS": "1", "QUOTES_API_KEYS_FILE": str(key_file), "QUOTES_READ_REQUIRES_KEY": "true"}
+    with start_server(tmp_path, store_path, **env) as server:
+        assert server.request("GET", "/v1/speakers", headers={"X-API-Key": old})[0] == 200
+        count = "quotes_http_request_duration_seconds_count"
+        before = _metric(server.request("GET", "/metrics")[2].decode(), count, url_rule="/v1/speakers")
+
+        key_file.write_text(f"{new}\n")  # rotation done: the old key is revoked
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 120
+        while sum(ln.get("message") == "ready" for ln in server.logs()) < 2:  # the new worker
+            assert time.monotonic() < deadline, "no worker came back after HUP"
+            time.sleep(0.2)
+        assert server.request("GET", "/v1/speakers", headers={"X-API-Key": old})[0] == 401
+        assert server.request("GET", "/v1/speakers", headers={"X-API-Key": new})[0] == 200
+        after = _metric(server.request("GET", "/metrics")[2].decode(), count, url_rule="/v1/speakers")
+        assert after == before + 2  # the samples of the worker before the reload are still counted
+
+
 def test_sigterm_lets_in_flight_requests_finish_and_leaves_the_store_consistent(server: Server) -> None:
     articles = [p.read_text(encoding="utf-8") for p in sorted((REPO_ROOT / "corpus").glob("*.txt"))]
     corpus_text = "\n\n".join(articles)  # about 2,700 words: seconds of work, not milliseconds
