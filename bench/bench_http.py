@@ -31,7 +31,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bench.bench_extract import article_of
-from bench.server import launch
+from bench.server import launch_on_copy
 from service.config import Settings
 
 SENTENCE = (
@@ -124,22 +124,18 @@ def main() -> int:
     raw_single = statistics.median(r[0] for r in raw)
     raw_rate = sum(r[1] for r in raw)
 
-    with tempfile.TemporaryDirectory(prefix="quotes-bench-") as tmp:
-        store = Path(tmp) / "quotes.sqlite3"
-        shutil.copy(Settings.from_env().store_path, store)
-        with launch(
-            Path(tmp),
-            store,
-            QUOTES_WORKERS=str(args.workers),
-            QUOTES_THREADS=str(args.threads),
-            QUOTES_RATE_LIMIT="off",
-            QUOTES_MAX_REQUESTS="0",
-            QUOTES_EMBEDDING_BACKEND=backend,
-            QUOTES_ENCODE_CACHE_SIZE="0",
-        ) as server:
-            alone = _wrk(server.port, "/v1/attributions", {"text": SENTENCE}, 1, args.seconds)
-            loaded = _wrk(server.port, "/v1/attributions", {"text": SENTENCE}, 8, args.seconds)
-            articles = _wrk(server.port, "/v1/attributions", {"text": article}, 4, args.seconds * 2)
+    with launch_on_copy(
+        Settings.from_env().store_path,
+        QUOTES_WORKERS=str(args.workers),
+        QUOTES_THREADS=str(args.threads),
+        QUOTES_RATE_LIMIT="off",
+        QUOTES_MAX_REQUESTS="0",
+        QUOTES_EMBEDDING_BACKEND=backend,
+        QUOTES_ENCODE_CACHE_SIZE="0",
+    ) as server:
+        alone = _wrk(server.port, "/v1/attributions", {"text": SENTENCE}, 1, args.seconds)
+        loaded = _wrk(server.port, "/v1/attributions", {"text": SENTENCE}, 8, args.seconds)
+        articles = _wrk(server.port, "/v1/attributions", {"text": article}, 4, args.seconds * 2)
 
     http_rate = articles["rps"] * len(texts)
     print(f"machine: {cores} cores, {platform.processor() or platform.machine()}, {_cpu_model()}")

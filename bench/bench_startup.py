@@ -12,15 +12,12 @@ Medians over the runs; the target is a worker ready within 3 s.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
-import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from bench.server import launch, read_log, worker_rss
+from bench.server import launch_on_copy, read_log, worker_rss
 from service.config import Settings
 
 
@@ -29,14 +26,11 @@ def _when(line: dict[str, Any]) -> float:
 
 
 def one_start(backend: str) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="quotes-start-") as tmp:
-        store = Path(tmp) / "quotes.sqlite3"
-        shutil.copy(Settings.from_env().store_path, store)
-        spawned = time.time()
-        with launch(Path(tmp), store, QUOTES_WORKERS="1", QUOTES_EMBEDDING_BACKEND=backend) as server:
-            whole = time.time() - spawned
-            lines = read_log(server.log_path)
-            rss = worker_rss(server.process.pid)
+    spawned = time.time()
+    with launch_on_copy(Settings.from_env().store_path, QUOTES_WORKERS="1", QUOTES_EMBEDDING_BACKEND=backend) as server:
+        whole = time.time() - spawned
+        lines = read_log(server.log_path)
+        rss = worker_rss(server.process.pid)
     boot = next(ln for ln in lines if str(ln.get("message", "")).startswith("Booting worker"))
     ready = next(ln for ln in lines if ln.get("message") == "ready")
     worker = _when(ready) - _when(boot)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -124,6 +126,18 @@ def launch(
         yield Launched(process, port, log_path)
     finally:
         _stop(process, stop_timeout)
+
+
+@contextlib.contextmanager
+def launch_on_copy(
+    store_path: Path, ready_timeout: float = 180, stop_timeout: float = 90, **env_overrides: str
+) -> Iterator[Launched]:
+    """`launch` on a private copy of `store_path` in a new temporary directory: the store is left as it was."""
+    with tempfile.TemporaryDirectory(prefix="quotes-bench-") as tmp:
+        copy = Path(tmp) / "quotes.sqlite3"
+        shutil.copy(store_path, copy)
+        with launch(Path(tmp), copy, ready_timeout, stop_timeout, **env_overrides) as server:
+            yield server
 
 
 def worker_rss(master_pid: int) -> dict[int, int]:

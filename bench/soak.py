@@ -23,9 +23,7 @@ import json
 import math
 import random
 import re
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -34,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.server import REPO_ROOT, launch, worker_rss
+from bench.server import REPO_ROOT, launch_on_copy, worker_rss
 from service.corpus import load_corpus
 
 CORPUS = REPO_ROOT / "corpus"
@@ -351,27 +349,23 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--store", type=Path, default=REPO_ROOT / "var" / "quotes.sqlite3", help="copied, not changed")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="quotes-soak-") as tmp:
-        store_path = Path(tmp) / "quotes.sqlite3"
-        shutil.copy(args.store, store_path)
-        with launch(
-            Path(tmp),
-            store_path,
-            QUOTES_WORKERS=str(args.workers),
-            QUOTES_THREADS=str(args.threads),
-            QUOTES_RATE_LIMIT="off",
-            QUOTES_RATE_LIMIT_WRITE="off",
-            QUOTES_MAX_REQUESTS="0",  # no worker recycling: a leak must show, not be reset
-        ) as server:
-            print(f"gunicorn {server.process.pid} on 127.0.0.1:{server.port}, {args.workers} workers x {args.threads}")
-            report = run_soak(
-                server.port,
-                args.clients,
-                args.requests_per_client,
-                args.seed,
-                args.warmup_per_client,
-                server.process.pid,
-            )
+    with launch_on_copy(
+        args.store,
+        QUOTES_WORKERS=str(args.workers),
+        QUOTES_THREADS=str(args.threads),
+        QUOTES_RATE_LIMIT="off",
+        QUOTES_RATE_LIMIT_WRITE="off",
+        QUOTES_MAX_REQUESTS="0",  # no worker recycling: a leak must show, not be reset
+    ) as server:
+        print(f"gunicorn {server.process.pid} on 127.0.0.1:{server.port}, {args.workers} workers x {args.threads}")
+        report = run_soak(
+            server.port,
+            args.clients,
+            args.requests_per_client,
+            args.seed,
+            args.warmup_per_client,
+            server.process.pid,
+        )
     print(report.table())
     return 1 if report.wrong or report.statuses.get("5xx") else 0
 

@@ -5,12 +5,13 @@ Every variable is listed in the README's configuration table; `Settings.from_env
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .thresholds import Thresholds
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,11 +110,6 @@ def _keys(env: Mapping[str, str]) -> tuple[str, ...]:
         if len(key) < 16:
             raise ConfigError("API keys must be at least 16 characters long (QUOTES_API_KEYS / _FILE)")
     return tuple(keys)
-
-
-def _calibrated_thresholds() -> tuple[float, float]:
-    raw = json.loads((Path(__file__).resolve().parent / "calibration.json").read_text(encoding="utf-8"))
-    return float(raw["thresholds"]["paraphrase"]), float(raw["thresholds"]["related"])
 
 
 def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -225,7 +221,8 @@ class Settings:
 
     def check_start(self) -> None:
         """What a server needs, checked before it starts (a running but never-ready server helps nobody)."""
-        self.thresholds(_calibrated_thresholds())
+        calibrated = Thresholds.load()
+        self.thresholds((calibrated.paraphrase, calibrated.related))
         if not (self.model_dir / "config.json").is_file():
             raise ConfigError(
                 f"QUOTES_MODEL_DIR={str(self.model_dir)!r} holds no model; run `python -m service model install`"

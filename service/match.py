@@ -42,10 +42,8 @@ The pipeline for one input text:
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,6 +59,7 @@ from .nlp import MASK_CHAR
 from .records import CanonicalQuote, MentionKind, QuoteMention, Speaker, Variant
 from .speakers import SpeakerRegistry, institution_key
 from .store import Store
+from .thresholds import CALIBRATION_FILE, Thresholds
 from .vectors import INDEX_KINDS, VectorIndex, build_index
 
 __all__ = [
@@ -73,7 +72,6 @@ __all__ = [
     "Thresholds",
 ]
 
-CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration.json"
 # Rows asked of the vector index per segment: CANDIDATE_ROWS_PER_QUOTE per wanted quote (top_k + 1)
 # and never fewer than MIN_CANDIDATE_ROWS. A quote has 1.6 variants on average in the corpus (7 at
 # most) and its wordings sit close together, so the best rows often belong to one quote; 4 per
@@ -124,35 +122,6 @@ class Match:
     def clean(self) -> bool:
         """A faithful rendering: verbatim or paraphrase, and no change of meaning found."""
         return self.label in ("verbatim", "paraphrase") and not self.flags
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    paraphrase: float
-    related: float
-    min_words_paraphrase: int
-
-    @classmethod
-    def load(cls, path: Path = CALIBRATION_FILE) -> Thresholds:
-        """The calibrated values written by eval/calibrate.py."""
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))["thresholds"]
-            found = cls(float(raw["paraphrase"]), float(raw["related"]), int(raw["min_words_paraphrase"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise RuntimeError(
-                f"{path}: no usable thresholds ({exc}); regenerate with `python eval/calibrate.py`"
-            ) from None
-        if not 0.0 <= found.related <= found.paraphrase <= 1.0 or found.min_words_paraphrase < 1:
-            raise RuntimeError(f"{path}: thresholds out of order: {found}")
-        return found
-
-    def label(self, similarity: float, words: int) -> str:
-        """The label on similarity alone (verbatim is decided on the words, before this)."""
-        if similarity >= self.paraphrase and words >= self.min_words_paraphrase:
-            return "paraphrase"
-        if similarity >= self.related:
-            return "related"
-        return "none"
 
 
 @dataclass(frozen=True, slots=True)
