@@ -50,12 +50,19 @@ if [[ -f $stamp ]]; then
     log "dependencies up to date ($(basename "$lock"))"
 else
     log "installing $(basename "$lock") into $VENV"
-    pip_ install -q --require-hashes -r "$lock"
+    # --no-deps: the lock alone decides what is installed. Without it pip still resolves extras
+    # (weasel's smart-open[http]) against the index and takes releases newer than the lock.
+    pip_ install -q --require-hashes --no-deps -r "$lock"
     # setuptools (the build backend) comes from the lock, so this step needs no network.
     log "installing the service package"
     if ! pip_ install -q --no-index --no-deps --no-build-isolation -e "$ROOT"; then
         log "editable install failed; installing non-editable"
         pip_ install -q --no-index --no-deps --no-build-isolation "$ROOT"
+    fi
+    # The lock must be complete: every requirement of every installed distribution satisfied.
+    if ! problems=$("$VENV/bin/python" -m pip --disable-pip-version-check check 2>&1); then
+        die "the installed set is inconsistent (is $(basename "$lock") complete? regenerate it as CONTRIBUTING.md says):
+$problems"
     fi
     rm -f "$VENV"/.installed-"$kind"-*
     touch "$stamp"
