@@ -68,6 +68,30 @@ $problems"
     touch "$stamp"
 fi
 
+if [[ $kind == dev ]]; then
+    # The page's browser tests drive Debian's chromium (Playwright's own browser download does not
+    # work offline); installed here when missing and this user may install packages.
+    if ! command -v chromium >/dev/null; then
+        if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+            log "installing Debian's chromium and chromium-driver (browser tests)"
+            { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+                && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                    chromium chromium-driver; } >&2 || die "apt-get could not install chromium"
+        else
+            die "chromium is missing: install Debian's chromium and chromium-driver (the browser tests need them)"
+        fi
+    fi
+    # npm test tools (Spectral, axe-core), exactly as tools/package-lock.json pins them.
+    command -v npm >/dev/null || die "npm is missing: install Node.js 20 and npm (the test tools need them)"
+    npm_stamp=$ROOT/tools/node_modules/.installed-$(sha256sum "$ROOT/tools/package-lock.json" | cut -d' ' -f1)
+    if [[ ! -f $npm_stamp ]]; then
+        log "installing the npm test tools (tools/package-lock.json)"
+        (cd "$ROOT/tools" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) >&2 \
+            || die "npm ci in tools/ failed"
+        touch "$npm_stamp"
+    fi
+fi
+
 log "materialising the embedding model"
 "$VENV/bin/python" -m service model install >&2 || die "'python -m service model install' failed"
 # The int8 ONNX backend (QUOTES_EMBEDDING_BACKEND=onnx-int8), exported from the weights just checked
