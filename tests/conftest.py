@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
+import pgdb
 import pytest
 
+from service.build import build_store
 from service.config import REPO_ROOT, Settings
 from service.corpus import load_corpus
 from service.embed import Embedder, load_embedder
@@ -15,7 +18,7 @@ from service.extract import extract_article
 from service.nlp import load_nlp
 from service.records import Extraction
 from service.speakers import SpeakerRegistry
-from service.store import Store, build_store
+from service.store import SqliteStore
 
 CORPUS = REPO_ROOT / "corpus"
 
@@ -36,10 +39,26 @@ def nlp() -> object:
 
 
 @pytest.fixture(scope="session")
-def built_store(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, nlp: object) -> Store:
+def built_store(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, nlp: object) -> SqliteStore:
     path = tmp_path_factory.mktemp("store") / "quotes.sqlite3"
     build_store(CORPUS, path, embedder, nlp, CORPUS / "speakers.json")
-    return Store(path, embedder.name, embedder.revision)
+    return SqliteStore(path, embedder.name, embedder.revision)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL server for the session (tests/pgdb.py), stopped at its end."""
+    with pgdb.server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_corpus(pg_server: str, embedder: Embedder, nlp: object) -> str:
+    """The URL of a database holding the corpus store: a template, copied by tests with
+    pgdb.copy_database, never opened itself (a template cannot be copied while in use)."""
+    url = pgdb.new_database(pg_server, "corpus")
+    build_store(CORPUS, url, embedder, nlp, CORPUS / "speakers.json")
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ from service.embed import (
     read_checksums,
 )
 from service.match import Matcher
-from service.store import Store
+from service.store import SqliteStore
 
 TIMEOUT = 120.0  # only ever reached when something is broken (a hang), never part of a pass
 
@@ -48,7 +48,7 @@ def onnx_embedder(settings: Settings) -> Embedder:
 
 
 @pytest.fixture(scope="module")
-def statements(built_store: Store, nlp: Any) -> list[str]:
+def statements(built_store: SqliteStore, nlp: Any) -> list[str]:
     """Every reported wording in the corpus store, and every sentence of each (deduplicated)."""
     wordings = sorted({v.text for q in built_store.quotes(limit=1 << 30)[1] for v in q.variants})
     sentences = {s.text.strip() for w in wordings for s in nlp(w).sents}  # type: ignore[operator]
@@ -142,7 +142,7 @@ def test_int8_vector_of_a_text_does_not_depend_on_its_batch(onnx_embedder: Embed
 
 
 def test_int8_queries_against_the_torch_store_find_the_same_quotes(
-    built_store: Store, embedder: Embedder, onnx_embedder: Embedder, nlp: Any, statements: list[str]
+    built_store: SqliteStore, embedder: Embedder, onnx_embedder: Embedder, nlp: Any, statements: list[str]
 ) -> None:
     """The store stays built with torch fp32; only queries switch backend."""
     by_torch = Matcher(built_store, embedder, nlp)

@@ -10,6 +10,7 @@ from flask_smorest import Blueprint, abort
 from ..corpus import ArticleMeta, CorpusError, make_article, validate_text
 from ..extract import extract_article
 from ..flags import Flag
+from ..ingest import add_article
 from ..match import Match
 from ..records import CanonicalQuote, QuoteMention, Speaker, Variant
 from ..speakers import SpeakerRegistry
@@ -358,7 +359,7 @@ def articles(body: dict[str, Any]) -> dict[str, Any]:
     c = components()
     meta = ArticleMeta(body["outlet"], body["url"], body.get("published"), body["language"], body["title"])
     article = make_article(text, meta)
-    report = c.store.add_article(article, c.embedder, c.nlp)
+    report = add_article(c.store, article, c.embedder, c.nlp)
     registry = c.store.registry()
     return {
         "article_id": report.article_id,
@@ -397,7 +398,7 @@ def info() -> dict[str, Any]:
     settings = runtime().settings
     t = c.matcher.thresholds
     store = c.store.info()
-    store.pop("path", None)
+    store.pop("location", None)
     return {
         "model": _model(),
         "store": store,
