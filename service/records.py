@@ -82,6 +82,7 @@ class QuoteMention:
     cue_class: CueClass = CueClass.SPEECH
     content: tuple[Span, ...] = ()
     speaker_span: Span | None = None  # where the source is named ("he" in "he said"), if it is
+    headline: bool = False  # in the article's title: the desk's summary, not a reported statement
 
     @property
     def content_spans(self) -> tuple[Span, ...]:
@@ -90,6 +91,11 @@ class QuoteMention:
     @property
     def is_speech(self) -> bool:
         return self.cue_class is CueClass.SPEECH
+
+    @property
+    def quotable(self) -> bool:
+        """What the quote store keeps: speech from the article's body by a resolved speaker."""
+        return self.is_speech and self.speaker_id is not None and not self.headline
 
     @property
     def text(self) -> str:

@@ -409,9 +409,7 @@ def _add(conn: sqlite3.Connection, article: Article, embedder: EmbedderLike, nlp
             _now(),
         ),
     )
-    # The store keeps what someone said and who said it: beliefs, intentions and evidence
-    # ("polls show") are attributions but not quotes, and an unresolved speaker is no attribution.
-    mentions = [m for m in extraction.mentions if m.speaker_id is not None and m.is_speech]
+    mentions = [m for m in extraction.mentions if m.quotable]
     vectors = embedder.encode([m.text for m in mentions])
     clusters = _clusters(conn)
     before = {c.quote_id for c in clusters}
