@@ -13,6 +13,17 @@ class MentionKind(StrEnum):
     INDIRECT = "indirect"  # reported speech, no quotation marks
 
 
+class CueClass(StrEnum):
+    """What the cue says the source did. Only speech makes a quote; the rest are attributions a
+    reader should not take for something said ("polls show", "X believes", "X wants")."""
+
+    SPEECH = "speech"  # say, tell, write, tweet, "according to", a headline colon
+    BELIEF = "belief"  # believe, think, feel, doubt
+    INTENTION = "intention"  # want, plan, hope, intend
+    PERCEPTION = "perception"  # see, hear, notice, learn
+    EVIDENCE = "evidence"  # polls show, records indicate, data suggest
+
+
 class SpeakerKind(StrEnum):
     PERSON = "person"
     ORGANISATION = "organisation"
@@ -53,15 +64,38 @@ class Speaker:
 
 @dataclass(frozen=True, slots=True)
 class QuoteMention:
-    """One attributed statement inside one article."""
+    """One attributed statement inside one article.
+
+    `spans` are its wording as the store keeps and matches it: for a partial quote, the quoted words
+    only (what the source verifiably said). `content` is what the outlet attributes to the source:
+    the same spans, except around a partial quote, where it is the whole clause ("said the election
+    was \"rigged\" against him"). Empty `content` means the same as `spans`.
+    """
 
     article_id: str
     kind: MentionKind
     spans: tuple[Span, ...]
     cue: str
     speaker_mention: str  # as written: "he", "Peskov", "Syria's leadership"
-    speaker_id: str | None  # resolved canonical speaker
+    speaker_id: str | None  # resolved canonical speaker; None when the text does not say who
     confidence: float
+    cue_class: CueClass = CueClass.SPEECH
+    content: tuple[Span, ...] = ()
+    speaker_span: Span | None = None  # where the source is named ("he" in "he said"), if it is
+    headline: bool = False  # in the article's title: the desk's summary, not a reported statement
+
+    @property
+    def content_spans(self) -> tuple[Span, ...]:
+        return self.content or self.spans
+
+    @property
+    def is_speech(self) -> bool:
+        return self.cue_class is CueClass.SPEECH
+
+    @property
+    def quotable(self) -> bool:
+        """What the quote store keeps: speech from the article's body by a resolved speaker."""
+        return self.is_speech and self.speaker_id is not None and not self.headline
 
     @property
     def text(self) -> str:

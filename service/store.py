@@ -409,7 +409,7 @@ def _add(conn: sqlite3.Connection, article: Article, embedder: EmbedderLike, nlp
             _now(),
         ),
     )
-    mentions = [m for m in extraction.mentions if m.speaker_id is not None]
+    mentions = [m for m in extraction.mentions if m.quotable]
     vectors = embedder.encode([m.text for m in mentions])
     clusters = _clusters(conn)
     before = {c.quote_id for c in clusters}
