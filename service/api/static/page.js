@@ -261,7 +261,7 @@
 
   // -- the API key -------------------------------------------------------------------------------
 
-  const waitingForKey = []; // views that failed with 401: shown again once a key is given
+  const waitingForKey = new Set(); // loads that failed with 401: run again once a key is given
 
   function setupKey() {
     const form = $('#key-form');
@@ -281,7 +281,9 @@
       apiKey = value;
       state.textContent = 'A key is in use in this tab, kept in its memory only until you forget it or close the tab.';
       forget.hidden = false;
-      for (const again of waitingForKey.splice(0)) again();
+      const again = [...waitingForKey];
+      waitingForKey.clear();
+      for (const load of again) load();
     });
     forget.addEventListener('click', () => {
       apiKey = '';
@@ -301,7 +303,7 @@
     } catch (error) {
       content.replaceChildren();
       showProblem(view, error);
-      if (error instanceof ApiError && error.status === 401) waitingForKey.push(() => route());
+      if (error instanceof ApiError && error.status === 401) waitingForKey.add(route);
     } finally {
       content.removeAttribute('aria-busy');
     }
@@ -437,10 +439,13 @@
         ' according to this source: '), h('q', {}, shorten(s.wording, 160)))));
   }
 
-  const check = {results: [], text: '', selected: -1};
+  // The API counts offsets in code points; JavaScript strings index UTF-16 units, which differ as soon
+  // as a text holds an emoji: the text is kept as an array of code points.
+  const check = {results: [], chars: [], selected: -1};
+  const slice = (start, end) => check.chars.slice(start, end).join('');
 
   function segmentText(result) {
-    return check.text.slice(result.start, result.end) || result.text;
+    return slice(result.start, result.end) || result.text;
   }
 
   function renderDetail(index) {
@@ -514,11 +519,11 @@
     let at = 0;
     check.results.forEach((result, index) => {
       if (result.start < at) return;
-      if (result.start > at) out.push(check.text.slice(at, result.start));
+      if (result.start > at) out.push(slice(at, result.start));
       out.push(segmentMark(result, index));
       at = result.end;
     });
-    if (at < check.text.length) out.push(check.text.slice(at));
+    if (at < check.chars.length) out.push(slice(at, check.chars.length));
     return h('div', {class: 'marked', id: 'marked-text'}, out);
   }
 
@@ -578,7 +583,7 @@
       if (speaker) body.speaker = speaker;
       submitting(form, 'Checking…', async () => {
         const data = await api('/v1/attributions', {method: 'POST', body});
-        Object.assign(check, {results: data.results, text, selected: -1});
+        Object.assign(check, {results: data.results, chars: Array.from(text), selected: -1});
         renderCheck();
       });
     });
@@ -783,7 +788,7 @@
         status.needsKey = true;
         status.say(h('strong', {}, 'This service asks for an API key for every request. '),
           'Enter yours in the API key field at the top of the page.');
-        waitingForKey.push(refreshInfo);
+        waitingForKey.add(refreshInfo);
       } else {
         foot.replaceChildren(h('p', {}, 'The store could not be described: ', sentence(error.message), ' ',
           h('a', {href: '/docs'}, 'API documentation')));
