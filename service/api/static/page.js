@@ -98,6 +98,8 @@
 
   const status = {
     el: null,
+    isLoading: false, // a 503 is being waited out
+    needsKey: false, // reads answered 401: the service wants a key for them
     loading(detail, seconds) {
       this.el.replaceChildren(h('p', {class: 'loading'},
         h('strong', {}, 'The service is starting. '),
@@ -441,7 +443,7 @@
 
   // The API counts offsets in code points; JavaScript strings index UTF-16 units, which differ as soon
   // as a text holds an emoji: the text is kept as an array of code points.
-  const check = {results: [], chars: [], selected: -1};
+  const check = {results: [], chars: []};
   const slice = (start, end) => check.chars.slice(start, end).join('');
 
   function segmentText(result) {
@@ -489,7 +491,6 @@
       if (Number(mark.dataset.segment) === index) mark.setAttribute('aria-current', 'true');
       else mark.removeAttribute('aria-current');
     }
-    check.selected = index;
   }
 
   function selectSegment(index) {
@@ -583,7 +584,7 @@
       if (speaker) body.speaker = speaker;
       submitting(form, 'Checking…', async () => {
         const data = await api('/v1/attributions', {method: 'POST', body});
-        Object.assign(check, {results: data.results, chars: Array.from(text), selected: -1});
+        Object.assign(check, {results: data.results, chars: Array.from(text)});
         renderCheck();
       });
     });
