@@ -109,7 +109,12 @@ class Attribution:
 
 
 def extract_article(article: Article, registry: SpeakerRegistry, nlp: object) -> Extraction:
-    parsed = parse_article(article, nlp)
+    return read_attributions(parse_article(article, nlp), registry)
+
+
+def read_attributions(parsed: ParsedArticle, registry: SpeakerRegistry) -> Extraction:
+    """The attributions of a parsed article, front to back, with their sources resolved."""
+    article = parsed.article
     discourse = Discourse(parsed, registry)
     discourse.learn_names()
     mentions: list[QuoteMention] = []
@@ -760,4 +765,4 @@ def _cue_text(cue: Token) -> str:
     return " ".join(p.text for p in pieces)
 
 
-__all__ = ["Attribution", "extract_article", "mention_for", "noun_phrase"]
+__all__ = ["Attribution", "extract_article", "mention_for", "noun_phrase", "read_attributions"]
