@@ -5,9 +5,9 @@
     canonicalise + persist                        ─┘  one write transaction per article
 
 `prepare` does the language work: extraction against a copy of the stored speaker registry, and
-the embedding of the statements the store keeps (said by someone: speech with a resolved speaker;
-beliefs, intentions and evidence are attributions but not quotes). `persist` opens the write
-transaction, compares the statements with the quotes the store's index finds near them
+the embedding of the statements the store keeps (QuoteMention.quotable: speech from the article's
+body with a resolved speaker; beliefs, intentions and evidence are attributions but not quotes).
+`persist` opens the write transaction, compares the statements with the quotes the store's index finds near them
 (`Writer.clusters`: candidates from the vector index's top-k and the wording indexes, never every
 stored vector), and writes the article, its variants and new quotes, and the version, at once.
 
@@ -60,8 +60,8 @@ class RegistryMoved(Exception):
 
 
 def kept(mentions: tuple[QuoteMention, ...]) -> list[QuoteMention]:
-    """What the store keeps: speech (not belief, intention, perception, evidence) with a speaker."""
-    return [m for m in mentions if m.is_speech and m.speaker_id is not None]
+    """What the store keeps (QuoteMention.quotable): speech from the body by a resolved speaker."""
+    return [m for m in mentions if m.quotable]
 
 
 def prepare(

@@ -11,6 +11,7 @@ class MentionKind(StrEnum):
     DIRECT = "direct"  # a quoted sentence or clause, set off from its cue
     PARTIAL = "partial"  # a quoted fragment inside the journalist's own sentence
     INDIRECT = "indirect"  # reported speech, no quotation marks
+    TOPIC = "topic"  # what the speech was about, not what it said ("attacked Clinton", "talked about taxes")
 
 
 class CueClass(StrEnum):
@@ -82,6 +83,7 @@ class QuoteMention:
     cue_class: CueClass = CueClass.SPEECH
     content: tuple[Span, ...] = ()
     speaker_span: Span | None = None  # where the source is named ("he" in "he said"), if it is
+    headline: bool = False  # in the article's title: the desk's summary, not a reported statement
 
     @property
     def content_spans(self) -> tuple[Span, ...]:
@@ -90,6 +92,13 @@ class QuoteMention:
     @property
     def is_speech(self) -> bool:
         return self.cue_class is CueClass.SPEECH
+
+    @property
+    def quotable(self) -> bool:
+        """What the quote store keeps: speech from the article's body by a resolved speaker."""
+        return (
+            self.is_speech and self.speaker_id is not None and not self.headline and self.kind is not MentionKind.TOPIC
+        )
 
     @property
     def text(self) -> str:
@@ -111,6 +120,18 @@ class Extraction:
     article: Article
     mentions: tuple[QuoteMention, ...]
     speakers: tuple[Speaker, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A piece of a text to check: a quotation, reported speech, or another sentence."""
+
+    text: str
+    start: int
+    end: int
+    kind: str  # "quote" | "sentence"
+    speaker_mention: str | None  # the speaker the input names for this segment, as written
+    speaker_id: str | None  # that speaker, when the store's registry knows them
 
 
 @dataclass(frozen=True, slots=True)
