@@ -232,9 +232,7 @@ class Settings:
 
             problem = onnx_export_problem(self.model_dir)
             if problem:
-                raise ConfigError(
-                    f"QUOTES_EMBEDDING_BACKEND=onnx-int8: {problem}; run `python -m service model export-onnx`"
-                )
+                raise ConfigError(f"QUOTES_EMBEDDING_BACKEND=onnx-int8: {problem}")
         if not self.store_path.is_file():
             raise ConfigError(
                 f"QUOTES_STORE_PATH={str(self.store_path)!r} does not exist; run `python -m service build`"
