@@ -139,13 +139,6 @@ TORCH_INSTEAD = "use QUOTES_EMBEDDING_BACKEND=torch (the default) instead"
 _QUANTIZATIONS = ("avx512_vnni", "avx512", "avx2", "arm64")
 
 
-def _cpu_flags(cpuinfo: Path) -> set[str]:
-    for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.startswith("flags"):
-            return set(line.partition(":")[2].split())
-    return set()
-
-
 def quantization_for_cpu(cpuinfo: Path = Path("/proc/cpuinfo"), machine: str | None = None) -> str:
     """sentence-transformers' dynamic int8 preset that fits this CPU's instruction set.
 
@@ -155,8 +148,12 @@ def quantization_for_cpu(cpuinfo: Path = Path("/proc/cpuinfo"), machine: str | N
     machine = (machine or platform.machine()).lower()
     if machine in ("arm64", "aarch64"):
         return "arm64"
+    flags: set[str] = set()
     try:
-        flags = _cpu_flags(cpuinfo)
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("flags"):
+                flags = set(line.partition(":")[2].split())
+                break
     except OSError:  # no /proc (macOS, some sandboxes): the portable x86-64 preset
         return "avx2"
     if "avx512_vnni" in flags:
@@ -240,7 +237,7 @@ def onnx_export_problem(model_dir: Path, checksums: Path = CHECKSUMS) -> str | N
     if record.source_revision != model_revision(checksums):
         return f"the int8 ONNX export in {model_dir} was made from other weights: {EXPORT_FIX}"
     if record.refused is not None or record.file is None:
-        return f"the int8 ONNX backend was refused on this machine: {record.refused}; {TORCH_INSTEAD}"
+        return f"the int8 ONNX backend was refused at export on {record.measured_on}: {record.refused}; {TORCH_INSTEAD}"
     path = model_dir / record.file
     if not path.is_file():
         return f"the int8 ONNX export in {model_dir} is incomplete ({record.file} is missing): {EXPORT_FIX}"

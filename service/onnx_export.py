@@ -68,11 +68,9 @@ from .embed import (
     verify_model,
 )
 
-log = logging.getLogger(__name__)
-
 INT8_MIN_COSINE = 0.98
 # How many of the most sensitive MatMuls each rung keeps in fp32 (of 48; the first rung must be 0).
-# The last rung keeps a third of them: beyond that int8 buys too little to be worth serving.
+# It stops at a third of them: each one kept in fp32 gives back part of what int8 gains in speed.
 INT8_LADDER: tuple[int, ...] = (0, 1, 2, 4, 8, 16)
 INT8_OPERATORS: tuple[str, ...] = ("MatMul",)
 # What decides the statements, and how they are checked: a change to any of these re-exports.
@@ -169,14 +167,14 @@ def export_onnx(
     if not ladder or ladder[0] != 0 or list(ladder) != sorted(set(ladder)):
         raise ModelError(f"int8 ladder {ladder!r}: increasing counts of fp32 MatMuls, starting at 0")
     verify_model(model_dir, checksums)
-    check = check_digest(corpus_dir, speakers_file, min_cosine, ladder)
+    digest = check_digest(corpus_dir, speakers_file, min_cosine, ladder)
     onnx_dir = model_dir / "onnx"
     onnx_dir.mkdir(exist_ok=True)
     # Two installs at once (two `./run test` in one checkout) must not interleave their exports.
     with (onnx_dir / ".export.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         record = OnnxExport.read(model_dir)
-        if _is_current(record, model_dir, checksums, quantization, check):
+        if _is_current(record, model_dir, checksums, quantization, digest):
             assert record is not None
             if record.refused is not None:
                 raise Int8Refused(f"int8 ONNX backend refused: {record.refused}; {TORCH_INSTEAD}")
@@ -188,7 +186,7 @@ def export_onnx(
             spec = Int8Check(tuple(corpus_statements(corpus_dir, speakers_file)), min_cosine, ladder)
             with _quiet_export():
                 result = (exporter or _export_int8)(model_dir, tmp, quantization, spec)
-            written = _keep(model_dir, checksums, tmp, quantization, check, spec, result)
+            written = _keep(model_dir, checksums, tmp, quantization, digest, spec, result)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     if written.refused is not None:
@@ -196,8 +194,8 @@ def export_onnx(
     return True
 
 
-def _is_current(record: OnnxExport | None, model_dir: Path, checksums: Path, quantization: str, check: str) -> bool:
-    if record is None or (record.quantization, record.check) != (quantization, check):
+def _is_current(record: OnnxExport | None, model_dir: Path, checksums: Path, quantization: str, digest: str) -> bool:
+    if record is None or (record.quantization, record.check) != (quantization, digest):
         return False
     if record.refused is not None:
         return record.source_revision == model_revision(checksums)
@@ -205,7 +203,7 @@ def _is_current(record: OnnxExport | None, model_dir: Path, checksums: Path, qua
 
 
 def _keep(
-    model_dir: Path, checksums: Path, tmp: Path, quantization: str, check: str, spec: Int8Check, result: Int8Result
+    model_dir: Path, checksums: Path, tmp: Path, quantization: str, digest: str, spec: Int8Check, result: Int8Result
 ) -> OnnxExport:
     """Move the chosen file into place and write the record (the record last: it is the commit)."""
     if not result.tried or (result.file is not None and result.tried[-1].min_cosine < spec.min_cosine):
@@ -219,7 +217,7 @@ def _keep(
         "format": ONNX_RECORD_FORMAT,
         "quantization": quantization,
         "source_revision": model_revision(checksums),
-        "check": check,
+        "check": digest,
         "min_cosine_required": spec.min_cosine,
         "ladder": list(spec.ladder),
         "settings": result.settings,
@@ -309,7 +307,7 @@ def _export_int8(model_dir: Path, into: Path, quantization: str, check: Int8Chec
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
     from sentence_transformers import SentenceTransformer
 
-    # The torch reference as the service computes it; not load_embedder, whose models live as long as the process.
+    # The torch reference as the service computes it (not load_embedder: its models live as long as the process).
     torch_model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
     reference = Embedder(torch_model, "reference", cache_size=0).encode(list(check.statements), batch_size=64)
     del torch_model
@@ -351,7 +349,6 @@ def _export_int8(model_dir: Path, into: Path, quantization: str, check: Int8Chec
             _check_kept_float(path, kept)
             rung = _agreement(model_dir, path, check.statements, reference, kept)
             tried.append(rung)
-            log.info("int8 %s, %d MatMuls in fp32: min cosine %.4f", quantization, len(kept), rung.min_cosine)
             if rung.min_cosine >= check.min_cosine:
                 return Int8Result(path, settings, tuple(tried))
             if not ranking:

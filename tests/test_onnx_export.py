@@ -141,7 +141,7 @@ def test_the_start_check_and_the_loader_keep_refusing(refused: tuple[Path, str],
     int8 = Settings.from_env({"QUOTES_MODEL_DIR": str(model), "QUOTES_EMBEDDING_BACKEND": "onnx-int8"})
     with pytest.raises(ConfigError, match="QUOTES_EMBEDDING_BACKEND=onnx-int8: the int8 ONNX backend was refused"):
         int8.check_start()
-    with pytest.raises(ModelError, match="refused on this machine"):
+    with pytest.raises(ModelError, match="onnx-int8: the int8 ONNX backend was refused at export on "):
         load_embedder(model, backend="onnx-int8")
     # torch needs no int8 export: the same model folder starts with the default backend.
     Settings.from_env({"QUOTES_MODEL_DIR": str(model), "QUOTES_STORE_PATH": str(settings.store_path)}).check_start()
