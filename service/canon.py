@@ -137,7 +137,7 @@ def canonical_text(variants: list[VariantFacts]) -> str:
     """The fullest wording: the longest direct quote, else the longest quotation, else the longest."""
 
     def rank(v: VariantFacts) -> tuple[int, int]:
-        kind_rank = {MentionKind.DIRECT: 2, MentionKind.PARTIAL: 1, MentionKind.INDIRECT: 0}[v.kind]
+        kind_rank = {MentionKind.DIRECT: 2, MentionKind.PARTIAL: 1}.get(v.kind, 0)
         return kind_rank, len(v.text)
 
     return max(variants, key=rank).text

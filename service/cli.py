@@ -241,6 +241,8 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_eval_extraction(args: argparse.Namespace, settings: Settings) -> int:
     from .evaluate import GOLD, evaluate_extraction, format_scores
 
+    if args.polnear:
+        return _eval_polnear(args)
     scores = evaluate_extraction(
         settings.corpus_dir, Path(args.gold) if args.gold else GOLD, settings.effective_speakers_file()
     )
@@ -248,6 +250,25 @@ def cmd_eval_extraction(args: argparse.Namespace, settings: Settings) -> int:
     if args.errors:
         for line in scores["all"].errors:
             print("  " + line)
+    return 0
+
+
+def _eval_polnear(args: argparse.Namespace) -> int:
+    from .nlp import load_nlp
+    from .polnear import PolnearError, evaluate_polnear, format_report, iter_errors
+
+    started = time.perf_counter()
+    try:
+        report = evaluate_polnear(Path(args.polnear), load_nlp(), limit=args.limit)
+    except PolnearError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - started
+    print(format_report(report))
+    print(f"({elapsed:.1f} s, {report.words / elapsed:,.0f} words/s with scoring)")
+    if args.errors:
+        for line in iter_errors(report):
+            print(line)
     return 0
 
 
@@ -314,8 +335,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--outlet")
     e.set_defaults(func=cmd_extract)
 
-    ev = sub.add_parser("eval-extraction", help="extraction scores against eval/gold/extraction.json")
+    ev = sub.add_parser(
+        "eval-extraction",
+        help="extraction scores against eval/gold/extraction.json, or a PolNeAR-format directory (--polnear)",
+    )
     ev.add_argument("--gold")
+    ev.add_argument(
+        "--polnear", metavar="DIR", help="a PolNeAR split (text/, attributions/), e.g. ../shared/polnear/dev"
+    )
+    ev.add_argument("--limit", type=int, help="with --polnear: only the first N articles (in name order)")
     ev.add_argument("--errors", action="store_true", help="list misses, spurious and wrong speakers")
     ev.set_defaults(func=cmd_eval_extraction)
     o = sub.add_parser("openapi", help="print the OpenAPI document the app generates (openapi.yaml)")

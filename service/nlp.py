@@ -36,11 +36,36 @@ def quote_frames(doc: Doc) -> Doc:
         if tok.text.startswith(MASK_CHAR * 2) and set(tok.text) == {MASK_CHAR}:
             starts[tok.i] = -1
             continue
+        # An opening mark after a sentence end opens a sentence: . “qqq,” he said.
+        if (
+            tok.is_quote
+            and prev.text in (".", "!", "?")
+            and tok.i + 1 < len(doc)
+            and doc[tok.i + 1].text[:2] == MASK_CHAR * 2
+        ):
+            starts[tok.i] = 1
+            continue
         # After a closing quotation mark that follows a comma, the frame goes on: ,” Peskov said.
         if (prev.is_quote and tok.i >= 2 and doc[tok.i - 2].text == ",") or (prev.text == "," and tok.is_quote):
             starts[tok.i] = -1
+            continue
+        # …and after a question or an exclamation when its cue follows: ?” Trump said. / !” they chanted.
+        if prev.is_quote and tok.i >= 2 and doc[tok.i - 2].text in ("?", "!") and _cue_follows(doc, tok.i):
+            starts[tok.i] = -1
     doc.from_array([SENT_START], starts.astype("uint64").reshape(-1, 1))  # type: ignore[arg-type]  # Ints2d is this
     return doc
+
+
+def _cue_follows(doc: Doc, i: int) -> bool:
+    """A speech verb among the next few words, before any sentence end: `Trump said.`, `asked Cruz.`"""
+    from .extract.cues import is_speech_form
+
+    for tok in doc[i : i + 5]:
+        if tok.text in (".", "!", "?", "“", '"') or "\n" in tok.text:
+            return False
+        if is_speech_form(tok.lower_):
+            return True
+    return False
 
 
 def load_nlp() -> Language:

@@ -11,6 +11,7 @@ class MentionKind(StrEnum):
     DIRECT = "direct"  # a quoted sentence or clause, set off from its cue
     PARTIAL = "partial"  # a quoted fragment inside the journalist's own sentence
     INDIRECT = "indirect"  # reported speech, no quotation marks
+    TOPIC = "topic"  # what the speech was about, not what it said ("attacked Clinton", "talked about taxes")
 
 
 class CueClass(StrEnum):
@@ -95,7 +96,9 @@ class QuoteMention:
     @property
     def quotable(self) -> bool:
         """What the quote store keeps: speech from the article's body by a resolved speaker."""
-        return self.is_speech and self.speaker_id is not None and not self.headline
+        return (
+            self.is_speech and self.speaker_id is not None and not self.headline and self.kind is not MentionKind.TOPIC
+        )
 
     @property
     def text(self) -> str:

@@ -21,6 +21,12 @@ from service.store import Store, build_store
 CORPUS = REPO_ROOT / "corpus"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshots", action="store_true", help="rewrite docs/screenshots/*.png from tests/test_page.py"
+    )
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return Settings.from_env({})

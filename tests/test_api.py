@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,31 @@ def test_spec_and_docs_are_served(client: FlaskClient) -> None:
     assert "/v1/attributions" in spec["paths"]
     docs = client.get("/docs")
     assert docs.status_code == 200 and b"openapi.json" in docs.data
+    # Its script and style are files, as the page's Content-Security-Policy (no 'unsafe-inline') wants.
+    assert b"<script>" not in docs.data and b"<style>" not in docs.data
+    assert "script-src 'self'" in docs.headers["Content-Security-Policy"]
+    with client.get("/static/docs.js") as script:  # a file response: closed, or it leaks its handle
+        assert script.status_code == 200 and script.mimetype == "text/javascript"
+    assert "/" not in spec["paths"]  # the page is not part of the API contract
+
+
+def test_the_page_is_served_with_its_files_as_package_data(client: FlaskClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert "unsafe-inline" not in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assets = re.findall(r'(?:src|href)="(/static/[^"?]+)\?v=[0-9a-f]{12}"', page.get_data(as_text=True))
+    assert len(assets) == 3
+    for asset in assets:
+        with client.get(asset) as response:
+            assert response.status_code == 200 and response.headers["X-Content-Type-Options"] == "nosniff"
+    # A non-editable install has only what pyproject's package-data names.
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["service"]
+    root = REPO_ROOT / "service"
+    shipped = [p.relative_to(root) for d in ("api/static", "api/templates") for p in (root / d).rglob("*")]
+    missing = [str(f) for f in shipped if f.suffix and not any(f.match(pattern) for pattern in patterns)]
+    assert shipped and not missing, missing
 
 
 def test_peskov_paraphrase_with_sources(client: FlaskClient) -> None:
@@ -218,4 +245,7 @@ def test_not_ready_is_503_and_alive_is_200(tmp_path: Path) -> None:
     assert client.get("/healthz").status_code == 200
     problem = _problem(client.get("/readyz"), 503)
     assert "python -m service build" in problem["detail"]
-    _problem(client.post("/v1/attributions", json={"text": "hello world again"}), 503)
+    response = client.post("/v1/attributions", json={"text": "hello world again"})
+    _problem(response, 503)
+    # The few seconds of a load, not the minute of the rate limiter's window (which set it before).
+    assert response.headers["Retry-After"] == "5"

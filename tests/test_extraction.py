@@ -110,8 +110,11 @@ def test_no_journalist_wire_outlet_or_caption_speaks(extractions: dict[str, Extr
     # 002's photo captions name Sharaa, Lavrov and Bogdanov: nothing is extracted from them.
     caption_end = extractions["002"].article.text.index("GIUSEPPE LAMI")
     assert all(m.start > caption_end for m in extractions["002"].mentions)
-    # "It noted that this was 'the first visit…'": "it" is RIA Novosti, an agency, so no statement.
-    assert not [m for m in extractions["000"].mentions if "the first visit by Russian officials" in m.text]
+    # "It noted that this was 'the first visit…'": "it" is RIA Novosti, an agency: an attribution the
+    # extraction reports, with nobody as its speaker, so the store does not keep it.
+    agency = [m for m in extractions["000"].mentions if "the first visit by Russian officials" in m.text]
+    assert agency and all(m.speaker_id is None and not m.quotable for m in agency)
+    assert [m.speaker_mention for m in agency] == ["It"]
 
 
 def test_aliases_stated_in_the_text_are_learned_without_the_hand_file(nlp: object) -> None:
@@ -171,11 +174,18 @@ def test_guillemets_and_low_quotes(nlp: object) -> None:
 
 
 def test_gold_figures_hold() -> None:
-    """The tracked figures (README): every direct quote found, with its speaker; the rest close."""
+    """The tracked figures (README) never get worse than they were before the PolNeAR work (P exact
+    0.950, R exact 0.864, P overlap 1.000, R overlap 0.909, speakers 1.000): every direct and
+    partial quote found exactly, with its speaker."""
     scores = evaluate_extraction(CORPUS, speakers_file=CORPUS / "speakers.json")
-    direct, overall = scores["direct"].ratios(), scores["all"].ratios()
-    assert direct["exact_recall"] == 1.0 and direct["speaker_accuracy"] == 1.0
-    assert overall["overlap_precision"] >= 0.95
-    assert overall["overlap_recall"] >= 0.85
-    assert overall["speaker_accuracy"] >= 0.95
+    overall = scores["all"].ratios()
+    for kind in ("direct", "partial"):
+        ratios = scores[kind].ratios()
+        assert ratios["exact_recall"] == 1.0 and ratios["exact_precision"] == 1.0, kind
+        assert ratios["speaker_accuracy"] == 1.0, kind
+    assert overall["exact_precision"] >= 0.95
+    assert overall["exact_recall"] >= 0.864
+    assert overall["overlap_precision"] == 1.0
+    assert overall["overlap_recall"] >= 0.909
+    assert overall["speaker_accuracy"] == 1.0
     assert (REPO_ROOT / "eval" / "gold" / "extraction.json").is_file()

@@ -11,7 +11,8 @@ from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Settings
-from . import auth, errors, ratelimit, telemetry
+from . import auth, errors, ratelimit, security, telemetry
+from .page import page
 from .runtime import Runtime
 from .schemas import ProblemSchema
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
 
     api.register_blueprint(ops)
     api.register_blueprint(api_v1)
+    app.register_blueprint(page)  # the fact-checkers' page at /: plain Flask, not part of the API contract
     errors.register(app)
     # Order matters: the request id and the clock start before any check can refuse the request.
     telemetry.install(app, rt)
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     auth.install(app, settings)
     _guard_requests(app)
     _docs_page(app)
+    security.install(app)
     if settings.cors_origins:
         CORS(
             app,

@@ -12,6 +12,7 @@ from .runtime import NotReady
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
+NOT_READY_RETRY_AFTER = "5"  # seconds: loading the model and the store takes a few
 
 
 def problem(
@@ -58,6 +59,9 @@ def _flatten(messages: Any, path: str = "") -> list[dict[str, str]]:
 
 
 def handle_http(exc: HTTPException) -> Response:
+    # A problem made by an extension for its own refusal (the rate limiter's, with its sentence) stands.
+    if isinstance(exc.response, Response) and exc.response.mimetype == PROBLEM:
+        return exc.response
     status = exc.code or 500
     data = getattr(exc, "data", None) or {}
     messages = data.get("messages") or data.get("errors")
@@ -89,7 +93,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(NotReady)
     def not_ready(exc: NotReady) -> Response:
-        return problem(503, f"not ready: {exc}", headers={"Retry-After": "5"})
+        return problem(503, f"not ready: {exc}", headers={"Retry-After": NOT_READY_RETRY_AFTER})
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

@@ -41,8 +41,12 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
     @app.after_request
     def retry_after_only_when_refused(response: Response) -> Response:
         # Registered before the limiter, so it runs after it: Flask-Limiter puts Retry-After on
-        # every response, which tells a client that was served to wait.
-        if response.status_code not in (429, 503):
+        # every response, which tells a client that was served to wait, and raises a 503's few
+        # seconds to the end of the rate window (a minute): a client would wait that long for a
+        # service that is only loading.
+        if response.status_code == 503:
+            response.headers["Retry-After"] = errors.NOT_READY_RETRY_AFTER
+        elif response.status_code != 429:
             response.headers.pop("Retry-After", None)
         return response
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
+from ..records import CueClass, MentionKind
+
 LABELS = ("verbatim", "paraphrase", "related", "none")
 VERDICTS = ("consistent", "misattributed", "disputed", "unverified")
 FLAG_TYPES = ("negation", "number", "entity", "insertion", "deletion")
@@ -192,7 +194,7 @@ class SourceSchema(Schema):
     published = fields.Date(allow_none=True)
     title = fields.String()
     wording = fields.String(metadata={"description": "The variant's wording in that source."})
-    kind = fields.String(validate=validate.OneOf(["direct", "partial", "indirect"]))
+    kind = fields.String(validate=validate.OneOf([k.value for k in MentionKind]))
     speaker = fields.Nested(SpeakerRef, metadata={"description": "Who this source says spoke."})
 
 
@@ -270,13 +272,29 @@ class SpanSchema(Schema):
 
 
 class MentionSchema(Schema):
-    kind = fields.String(validate=validate.OneOf(["direct", "partial", "indirect"]))
-    text = fields.String()
+    kind = fields.String(
+        validate=validate.OneOf([k.value for k in MentionKind]),
+        metadata={"description": "direct or partial quote, indirect (reported) speech, or what a speech was about"},
+    )
+    text = fields.String(metadata={"description": "the wording: for a partial quote, the quoted words"})
     spans = fields.List(fields.Nested(SpanSchema))
+    content = fields.List(
+        fields.Nested(SpanSchema),
+        metadata={"description": "what the outlet attributes: the whole clause around a partial quote"},
+    )
     cue = fields.String()
+    cue_class = fields.String(
+        validate=validate.OneOf([c.value for c in CueClass]),
+        metadata={"description": "speech, or a belief, intention, perception or evidence (never a quote)"},
+    )
     speaker_mention = fields.String()
-    speaker = fields.Nested(SpeakerRef)
+    speaker_span = fields.Nested(SpanSchema, allow_none=True)
+    speaker = fields.Nested(SpeakerRef, allow_none=True)
     confidence = fields.Float()
+    headline = fields.Boolean()
+    quotable = fields.Boolean(
+        metadata={"description": "what the quote store keeps: speech from the body by a resolved speaker"}
+    )
 
 
 class ExtractionResponse(Schema):

@@ -11,7 +11,7 @@ from ..corpus import ArticleMeta, CorpusError, make_article, validate_text
 from ..extract import extract_article
 from ..flags import Flag
 from ..match import Match
-from ..records import CanonicalQuote, QuoteMention, Speaker, Variant
+from ..records import CanonicalQuote, QuoteMention, Span, Speaker, Variant
 from ..speakers import SpeakerRegistry
 from . import schemas as s
 from .runtime import Components, Runtime
@@ -233,12 +233,21 @@ def _mention(m: QuoteMention, registry: SpeakerRegistry) -> dict[str, Any]:
     return {
         "kind": m.kind.value,
         "text": m.text,
-        "spans": [{"start": x.start, "end": x.end, "text": x.text} for x in m.spans],
+        "spans": [_span(x) for x in m.spans],
+        "content": [_span(x) for x in m.content_spans],
         "cue": m.cue,
+        "cue_class": m.cue_class.value,
         "speaker_mention": m.speaker_mention,
+        "speaker_span": _span(m.speaker_span) if m.speaker_span else None,
         "speaker": _speaker_ref(m.speaker_id, sp.name if sp else None),
         "confidence": m.confidence,
+        "headline": m.headline,
+        "quotable": m.quotable,
     }
+
+
+def _span(x: Span) -> dict[str, Any]:
+    return {"start": x.start, "end": x.end, "text": x.text}
 
 
 @api_v1.route("/extractions", methods=["POST"])

@@ -1,526 +1,758 @@
-"""Attributed statements of one article: quotations and reported speech, each with its cue and speaker.
+"""Attributions of one article: who (source), the words that attribute (cue), and what (content).
 
-The parse runs on a *masked* copy of the article: every quotation's content is replaced by one
-placeholder word of the same length. Offsets stay aligned, spaCy no longer splits sentences inside
-quotations, and a quotation becomes one token whose place in the tree leads to its cue
-(`"…," Peskov told reporters` → the placeholder hangs under "told", whose subject is the speaker).
+The parse runs once, on a *masked* copy of the article (see `parse.py`): every quotation's content is
+one placeholder word, so spaCy neither splits sentences inside quotations nor parses the quoted
+words as the journalist's, and a quotation becomes one token whose place in the tree leads to its
+cue (`"…," Peskov told reporters` → the placeholder hangs under "told", whose subject is the source).
+
+Each sentence is read for the patterns newsrooms print:
+- a cue verb (any person, number or tense) with a clause, an object or a quotation as its content:
+  "X said (that) …", "…, X said", "X told reporters …", "…, saying …", "X wrote/tweeted/posted …",
+  "X believes/wants/hopes …", "polls show …";
+- "according to X" before, inside or after the content;
+- a colon after a source: headlines ("Trump: '…'") and "X said:" before a quote in the next paragraph;
+- a quotation with no cue of its own continues the attribution before it (`"…," he said. "…"`, and
+  quotes that run over several paragraphs).
+Content around a partial quote is the whole clause the outlet attributes; the quoted words are kept
+as the mention's wording (`spans`), since they alone are verbatim.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from spacy.tokens import Doc, Token
 from spacy.tokens import Span as SpacySpan
+from spacy.tokens import Token
 
-from ..records import Article, Extraction, MentionKind, QuoteMention, Span, Speaker, SpeakerKind
-from ..speakers import SpeakerRegistry, surname
-from .layout import Block, split_blocks
-from .quotes import Quotation, find_quotations
+from ..records import Article, CueClass, Extraction, MentionKind, QuoteMention, Span
+from ..speakers import SpeakerRegistry
+from .cues import ALL_CUE_VERBS, EVIDENCE_SUBJECTS, SPEECH_NOUNS, SPEECH_PHRASALS, class_of_lemma
+from .parse import ParsedArticle, parse_article
+from .quotes import Quotation
+from .sources import Discourse, Source, noun_phrase
 
-# Verbs that introduce what someone said. "report"/"cite" are the media's verbs: their subject is an
-# outlet, so the statement belongs to whoever the complement names.
-CUE_VERBS = {
-    "say",
-    "tell",
-    "add",
-    "stress",
-    "emphasize",
-    "emphasise",
-    "note",
-    "highlight",
-    "describe",
-    "call",
-    "urge",
-    "state",
-    "affirm",
-    "reaffirm",
-    "declare",
-    "write",
-    "insist",
-    "warn",
-    "claim",
-    "announce",
-    "explain",
-    "argue",
-    "assert",
-    "deny",
-    "dismiss",
-    "confirm",
-    "mention",
-    "voice",
-    "express",
-    "underscore",
-    "reiterate",
-    "acknowledge",
-    "admit",
-    "suggest",
-    "pledge",
-    "promise",
-    "vow",
-    "frame",
-    "accuse",
-    "demand",
-    "welcome",
-    "praise",
-    "criticize",
-    "criticise",
-    "condemn",
-    "reject",
-    "ask",
-    "predict",
-    "report",
-    "cite",
-    "read",
-    "propose",
-    "signal",
-    "hail",
-}
+# Verbs whose subject is the media: "report"/"cite" with an outlet as subject hand the statement to
+# whoever the complement names.
 MEDIA_VERBS = {"report", "cite"}
-# A bare "the statement read": the statement's issuer is the speaker.
-STATEMENT_NOUNS = {"statement", "readout", "communique", "release", "declaration", "letter", "post"}
-# Complements that carry the content of reported speech, by cue.
-_CONTENT_DEPS = {"ccomp"}
-_OBJECT_CUES = {
-    "describe",
-    "emphasize",
-    "emphasise",
-    "stress",
-    "highlight",
-    "underscore",
-    "voice",
-    "express",
-    "reaffirm",
-    "affirm",
-    "deny",
-    "dismiss",
-    "urge",
-    "call",
-    "demand",
-    "welcome",
-    "reject",
-    "condemn",
-    "frame",
-    "propose",
-    "pledge",
-    "reiterate",
-    "acknowledge",
-    "praise",
-    "criticize",
-    "criticise",
-    "accuse",
-    "signal",
-    "hail",
-}
-_PRONOUNS_PERSON = {"he", "she", "him", "her"}
-_PRONOUNS_ORG = {"it", "they", "we"}
-_NAME_WORD = r"(?:[A-Z][\w'’-]*|(?:al|el|ad|as|ash|an|ar)-[A-Z][\w'’-]*|bin|ibn|abu|de|van|von)"
-_ALIAS_DECLARATION = re.compile(
-    rf"(?P<name>[A-Z][\w'’-]+(?:\s+{_NAME_WORD}){{1,4}})\s*,?\s*\(?\s*(?:also|better|more commonly|widely)\s+"
-    rf"known\s+as\s+(?:the\s+)?(?P<alias>[A-Z][\w'’-]+(?:\s+{_NAME_WORD}){{0,4}})"
+# Complements that carry the content.
+_CLAUSE_DEPS = {"ccomp", "parataxis"}
+_OBJECT_DEPS = {"dobj", "attr"}
+# Speech verbs whose object is what was said ("denied the report", "praised her plan").
+_OBJECT_CUES = frozenset(
+    """
+    describe emphasize emphasise stress highlight underscore voice express reaffirm affirm deny dismiss urge call
+    demand welcome reject condemn frame propose pledge reiterate acknowledge praise criticize criticise accuse
+    signal hail
+    """.split()
 )
-from ..nlp import MASK_CHAR  # noqa: E402
+# Speech verbs whose object is what the speech was about, not what it said: "attacked Clinton",
+# "announced his candidacy", "requested Assad's extradition". Attributions, never quotes.
+_TOPIC_CUES = frozenset(
+    """
+    announce tout cite blame attack blast slam mock decry denounce defend question predict promise vow reveal
+    confirm admit concede claim challenge applaud laud commend rebuke repeat echo suggest request recommend label
+    brand dub characterize characterise portray issue release unveil discuss mention thank congratulate
+    """.split()
+)
+_TOPIC_PREPS = {"about", "of", "on", "over"}
+# Verbs whose content is an infinitive ("wants to run", "promised to cut", "urged them to vote").
+_XCOMP_CUES = frozenset(
+    """
+    want plan hope intend seek aim wish try decide prefer refuse decline vote choose promise pledge vow
+    threaten urge call ask agree offer demand expect push press encourage warn tell order
+    """.split()
+)
+# Prepositions that carry the content after a cue: "called for …", "warned of …", "spoke about …".
+_CONTENT_PREPS = {
+    "call": {"for", "on"},
+    "ask": {"for", "about"},
+    "push": {"for"},
+    "press": {"for"},
+    "warn": {"of", "about", "against"},
+    "speak": {"of", "about"},
+    "talk": {"about", "of"},
+    "write": {"about", "of"},
+    "complain": {"about", "of"},
+    "argue": {"for", "against"},
+    "advocate": {"for"},
+    "boast": {"about", "of"},
+    "brag": {"about"},
+    "joke": {"about"},
+    "rail": {"against"},
+    "lash": {"out"},
+    "comment": {"on"},
+    "testify": {"about"},
+    "hope": {"for"},
+    "worry": {"about"},
+}
+_MIN_CONTENT_TOKENS = 2
 
 
 @dataclass(slots=True)
-class _Found:
-    """A cue and the speaker it names, before it becomes a mention."""
+class Attribution:
+    """One attribution as found in the parse, before its source is resolved to a speaker."""
 
-    cue: Token
+    cue: list[Token]
     cue_text: str
-    speaker: Speaker
-    speaker_mention: str
+    cue_class: CueClass
+    content: list[tuple[int, int]]  # character ranges
+    quotations: list[Quotation]  # the quotations inside the content
+    source: Token | None  # the head of the source phrase
     confidence: float
+    direct: bool = False  # the content is the quotations themselves, set off from the cue
+    topic: bool = False  # the content is what the speech was about ("attacked Clinton")
+    headline: bool = False
     via_statement: bool = False
-
-
-@dataclass(slots=True)
-class _Context:
-    """Discourse state while reading an article front to back."""
-
-    article: Article
-    doc: Doc
-    registry: SpeakerRegistry
-    quote_tokens: dict[int, Quotation]  # token index of a masked quotation → the quotation
-    names: list[str] = field(default_factory=list)  # full person names in order of appearance
-    last_person: Speaker | None = None
-    last_group: Speaker | None = None  # last non-person speaker subject, media included
-    last_issuer: Speaker | None = None  # last institution that issued a statement
-    touched: dict[str, Speaker] = field(default_factory=dict)
+    media_source: bool = False
+    open_colon: bool = False  # "X said:" with its content still to come
+    sort_key: int = 0
 
 
 def extract_article(article: Article, registry: SpeakerRegistry, nlp: object) -> Extraction:
-    text = article.text
-    blocks = split_blocks(text, article.title)
-    quotes = find_quotations(text, blocks)
-    masked = _mask(text, blocks, quotes)
-    doc: Doc = nlp(masked)  # type: ignore[operator]
-    quote_tokens = {}
-    for q in quotes:
-        span = doc.char_span(q.content_start, q.content_end, alignment_mode="expand")
-        if span is not None and len(span):
-            quote_tokens[span[0].i] = q
-    ctx = _Context(article, doc, registry, quote_tokens)
-    _learn_names(ctx, text)
-    mentions = _read(ctx, blocks)
-    return Extraction(article, tuple(mentions), tuple(ctx.touched[k] for k in sorted(ctx.touched)))
-
-
-# -- preparation ---------------------------------------------------------------------------------
-
-
-def _mask(text: str, blocks: list[Block], quotes: list[Quotation]) -> str:
-    chars = list(text)
-    for b in blocks:
-        if not b.body:  # boilerplate is parsed as blank space: nobody speaks in a caption
-            for i in range(b.start, b.end):
-                if chars[i] != "\n":
-                    chars[i] = " "
-    for q in quotes:
-        # A sentence end inside the quotation stays visible: it ends the journalist's sentence too.
-        end = q.content_end
-        while end > q.content_start + 1 and chars[end - 1] in ".!?…":
-            end -= 1
-        for i in range(q.content_start, end):
-            chars[i] = MASK_CHAR
-    return "".join(chars)
-
-
-def _learn_names(ctx: _Context, text: str) -> None:
-    """The article's full person names (for short names) and the aliases its text declares.
-
-    People enter the registry when they speak; a declared alias is registered at once, so that the
-    alias never becomes a second person.
-    """
-    # Declared aliases are read from the raw text: captions teach names too ("also known as").
-    for m in _ALIAS_DECLARATION.finditer(text):
-        name, alias = _clean_name(m.group("name")), _clean_name(m.group("alias"))
-        full = _longest_person_suffix(name)
-        speaker = ctx.registry.person(full)
-        ctx.registry.merge_alias(speaker, alias)
-        ctx.touched[speaker.id] = speaker
-        if full not in ctx.names:
-            ctx.names.append(full)
-    for ent in ctx.doc.ents:
-        name = _clean_name(ent.text)
-        if ent.label_ == "PERSON" and len(name.split()) >= 2 and MASK_CHAR * 4 not in name:
-            if name not in ctx.names:
-                ctx.names.append(name)
-            # A titled person is a public figure worth knowing even before they speak; a bare
-            # PERSON entity is too often a mislabelled group ("Hayat Tahrir al-Sham") to register.
-            known = ctx.registry.lookup(name)
-            if known is not None and known.kind is not SpeakerKind.PERSON:
-                continue  # NER calls "Hayat Tahrir al-Sham" a person; the registry knows better
-            roles = (_role_before(ent), _role_after(ent), _role_window(ent))
-            role = next((r for r in roles if r and _TITLE_WORDS & set(r.lower().split())), None)
-            if role:
-                speaker = ctx.registry.person(name, role)
-                ctx.touched[speaker.id] = speaker
-
-
-def _clean_name(name: str) -> str:
-    name = re.sub(r"['’]s$", "", name.strip())
-    return re.sub(r"\s+", " ", name).strip(" ,.")
-
-
-def _longest_person_suffix(name: str) -> str:
-    """'Syria's leader Ahmed al-Sharaa' → 'Ahmed al-Sharaa': the capitalised tail after any title."""
-    words = name.split()
-    tail: list[str] = []
-    for w in reversed(words):
-        if w[:1].isupper() or w.lower().startswith(("al-", "el-", "bin", "ibn")):
-            tail.insert(0, w)
-        else:
-            break
-    return " ".join(tail[-3:]) if tail else name
-
-
-_TITLE_WORDS = {
-    "minister",
-    "envoy",
-    "president",
-    "spokesman",
-    "spokeswoman",
-    "spokesperson",
-    "leader",
-    "secretary",
-    "ambassador",
-    "chief",
-    "head",
-    "prince",
-    "king",
-    "general",
-    "official",
-    "adviser",
-    "advisor",
-    "director",
-    "chairman",
-    "commander",
-    "premier",
-    "chancellor",
-    "senator",
-    "governor",
-    "mayor",
-}
-
-
-def _role_after(ent: SpacySpan) -> str | None:
-    """A title in apposition after the name: 'Alexander Lavrentyev, the president's special envoy on Syria'."""
-    for child in ent.root.children:
-        if child.dep_ == "appos" and child.i > ent.end - 1 and child.ent_type_ != "PERSON":
-            words = [t for t in child.subtree if not t.is_punct]
-            text = ent.doc[words[0].i : words[-1].i + 1].text if words else ""
-            text = re.sub(r"^(?:the|a|an)\s+", "", text, flags=re.I)
-            return text if 0 < len(text.split()) <= 8 else None
-    return None
-
-
-def _role_window(ent: SpacySpan) -> str | None:
-    """The capitalised title right before a name, when the parse missed it:
-    'Presidential Special Envoy for Syria Alexander Lavrentiev'."""
-    words: list[Token] = []
-    i = ent.start - 1
-    while i >= 0 and len(words) < 7:
-        tok = ent.doc[i]
-        if tok.is_title or (tok.lower_ in ("for", "of", "on") and words):
-            words.insert(0, tok)
-            i -= 1
-            continue
-        break
-    while words and not words[0].is_title:
-        words.pop(0)
-    return ent.doc[words[0].i : ent.start].text if words else None
-
-
-def _role_before(ent: SpacySpan) -> str | None:
-    """The title written before a name in its noun phrase: 'Kremlin spokesman Dmitry Peskov'."""
-    head = ent.root
-    words = [t for t in head.subtree if t.i < ent.start and t.dep_ not in ("det", "punct", "case")]
-    words = [t for t in words if not t.is_space]
-    if not words or words[0].i < head.left_edge.i:
-        return None
-    role = ent.doc[words[0].i : ent.start].text.strip(" ,")
-    role = re.sub(r"^(?:the|a|an)\s+", "", role, flags=re.I)
-    return role if role and len(role.split()) <= 6 and not any(c in role for c in '"“”(') else None
-
-
-# -- reading ---------------------------------------------------------------------------------------
-
-
-def _read(ctx: _Context, blocks: list[Block]) -> list[QuoteMention]:
-    body = [b for b in blocks if b.body]
+    parsed = parse_article(article, nlp)
+    discourse = Discourse(parsed, registry)
+    discourse.learn_names()
     mentions: list[QuoteMention] = []
-    previous_quote: tuple[QuoteMention, int, Quotation] | None = None  # mention, block index, last quotation
-    for sent in ctx.doc.sents:
-        block_index = _block_of(body, sent.start_char)
-        if block_index is None:
+    last: tuple[Attribution, Source, int] | None = None  # the latest speech, for quotes that go on
+    pending_colon: Attribution | None = None  # "X said:" with its quote in the next paragraph
+    for sent in parsed.doc.sents:
+        block = parsed.block_at(sent.start_char)
+        if block is None:
             continue
-        sentence_mentions: list[QuoteMention] = []
-        covered: set[int] = set()
-        # 1. quotations of this sentence
-        groups: dict[int, tuple[_Found, list[Quotation]]] = {}
-        for tok in sent:
-            q = ctx.quote_tokens.get(tok.i)
-            if q is None:
+        found = _sentence_attributions(parsed, sent)
+        claimed = {q.open for a in found for q in a.quotations}
+        loose = [q for q in parsed.quotations_in(sent) if q.open not in claimed]
+        if pending_colon is not None and loose and not found:
+            pending_colon.quotations = loose
+            pending_colon.content = [(q.content_start, q.content_end) for q in loose]
+            pending_colon.direct = True
+            pending_colon.open_colon = False
+            found, loose = [pending_colon], []
+        pending_colon = None
+        for q in loose:
+            if last is not None and _continues(parsed, last[0], q):
+                attribution, source, index = last
+                attribution.quotations.append(q)
+                attribution.content.append(parsed.widen_to_quotes(q.content_start, q.content_end))
+                mentions[index] = mention_for(parsed, attribution, source)
+        for attribution in sorted(found, key=lambda a: a.sort_key):
+            if attribution.open_colon:
+                pending_colon = attribution
                 continue
-            found = _cue_for(ctx, tok)
-            if found is None:
-                if previous_quote is not None and _continues(previous_quote, block_index, q, ctx):
-                    mention = _extend(previous_quote[0], q, ctx.article.text)
-                    mentions[mentions.index(previous_quote[0])] = mention
-                    previous_quote = (mention, block_index, q)
-                continue
-            groups.setdefault(found.cue.i, (found, []))[1].append(q)
-            covered.add(found.cue.i)
-        for found, qs in groups.values():
-            kind = _quote_kind(ctx, qs[0], found)
-            mention = _mention(ctx, found, kind, [_span(ctx.article.text, q) for q in qs], qs[-1].balanced)
-            sentence_mentions.append(mention)
-            previous_quote = (mention, block_index, qs[-1])
-        # 2. reported speech without quotation marks
-        for tok in sent:
-            if tok.i in covered or not _is_cue(tok) or tok.i in ctx.quote_tokens:
-                continue
-            content = _reported_content(ctx, tok)
-            if content is None:
-                continue
-            found = _speaker_of_cue(ctx, tok)
-            if found is None:
-                continue
-            sentence_mentions.append(_mention(ctx, found, MentionKind.INDIRECT, [content], True))
-        _update_salience(ctx, sent)
-        mentions.extend(sorted(sentence_mentions, key=lambda m: m.start))
-    return mentions
+            attribution.headline = block.headline
+            source = discourse.resolve(attribution)
+            mention = mention_for(parsed, attribution, source)
+            discourse.spoke(attribution, source, mention)
+            mentions.append(mention)
+            if attribution.cue_class is CueClass.SPEECH:
+                last = (attribution, source, len(mentions) - 1)
+        discourse.after_sentence(sent, ALL_CUE_VERBS)
+    return Extraction(article, tuple(mentions), discourse.touched_speakers())
 
 
-def _block_of(body: list[Block], offset: int) -> int | None:
-    for i, b in enumerate(body):
-        if b.start <= offset < b.end:
-            return i
-    return None
+# -- finding attributions in one sentence ----------------------------------------------------------
 
 
-def _continues(prev: tuple[QuoteMention, int, Quotation], block_index: int, q: Quotation, ctx: _Context) -> bool:
-    """`"…," he said. "…"` and a quote that goes on in the next paragraph continue the earlier mention."""
-    mention, prev_block, prev_q = prev
-    if mention.kind is not MentionKind.DIRECT or q.open <= prev_q.close:
+def _sentence_attributions(parsed: ParsedArticle, sent: SpacySpan) -> list[Attribution]:
+    found: list[Attribution] = []
+    taken: set[int] = set()  # token indices already inside some content
+    quote_cues: dict[int, list[Quotation]] = {}
+    # 1. quotations, each under the nearest cue above it
+    for tok in sent:
+        q = parsed.quote_at(tok.i)
+        if q is None:
+            continue
+        cue = _cue_above(parsed, tok)
+        if cue is not None:
+            quote_cues.setdefault(cue.i, []).append(q)
+    # 2. every cue verb with its content
+    for tok in sent:
+        if not _is_cue_verb(tok):
+            continue
+        attribution = _verb_attribution(parsed, tok, quote_cues.get(tok.i, []))
+        if attribution is not None:
+            found.append(attribution)
+    found = _unnest(parsed, found)
+    for attribution in found:
+        taken |= _content_tokens(parsed, attribution)
+    # 3. "according to X", unless a speaker inside already speaks ("X underscored …, according to the
+    # statement": the innermost source is the speaker)
+    if any(a.cue_class is CueClass.SPEECH for a in found):
+        return found
+    for tok in sent:
+        if tok.lower_ == "according" and tok.i + 1 < len(parsed.doc) and parsed.doc[tok.i + 1].lower_ == "to":
+            attribution = _according_to(parsed, sent, tok, taken)
+            if attribution is not None:
+                taken |= _content_tokens(parsed, attribution)
+                found.append(attribution)
+    # 4. a colon after a source: "Trump: '…'" (headlines), "Cruz continued:" handled as a cue verb
+    if not found:
+        attribution = _colon_attribution(parsed, sent)
+        if attribution is not None:
+            found.append(attribution)
+    return found
+
+
+def _unnest(parsed: ParsedArticle, found: list[Attribution]) -> list[Attribution]:
+    """Every token belongs to one attribution.
+
+    - A statement that is the whole content of another ("the presidency said Sharaa emphasized …")
+      belongs to the innermost source; the outer one only reports it.
+    - A statement deeper inside another's content ("… in a finish that he said defied
+      expectations") is cut out of the outer content, which keeps what remains.
+    - A belief or intention inside speech ("the Kremlin said Putin wished …") stays inside it.
+    """
+    speech_tokens: set[int] = set()
+    for a in found:
+        if a.cue_class is CueClass.SPEECH:
+            speech_tokens |= _content_tokens(parsed, a)
+    dropped: set[int] = set()  # ids of attributions that lose to another
+    cut: dict[int, set[int]] = {}  # id of an outer attribution → tokens to cut from its content
+    for outer in found:
+        if outer.cue_class is not CueClass.SPEECH:
+            if outer.cue[0].i in speech_tokens:
+                dropped.add(id(outer))  # a belief inside speech: the speech holds it
+            continue
+        tokens = _content_tokens(parsed, outer)
+        for inner in found:
+            if inner is outer or inner.cue_class is not CueClass.SPEECH or inner.cue[0].i not in tokens:
+                continue
+            if inner.topic:
+                continue  # "… must address past mistakes": what a clause is about is no statement inside it
+            through_statement = inner.cue[0].dep_ == "acl" and _statement_noun(inner.cue[0].head)
+            if inner.source is None or (inner.source.head.i != inner.cue[0].i and not through_statement):
+                continue  # "the first one to say …", "… and tell him …": the same source goes on
+            if inner.cue[0].head.i == outer.cue[0].i:
+                dropped.add(id(outer))  # the innermost source speaks; the outer one reports it
+                continue
+            extra = _content_tokens(parsed, inner) | {t.i for t in inner.cue} | {inner.source.i}
+            if inner.source.dep_ != "relcl":
+                extra |= {t.i for t in inner.source.subtree}
+            cut.setdefault(id(outer), set()).update(extra)
+    kept: list[Attribution] = []
+    for a in found:
+        if id(a) in dropped:
+            continue
+        if id(a) in cut and not _cut(parsed, a, cut[id(a)]):
+            continue
+        kept.append(a)
+    return kept
+
+
+def _cut(parsed: ParsedArticle, outer: Attribution, inner_tokens: set[int]) -> bool:
+    """Cuts tokens out of an attribution's content; False when too little is left to keep it."""
+    doc = parsed.doc
+    ranges = []
+    for run in _runs([doc[i] for i in sorted(_content_tokens(parsed, outer) - inner_tokens)]):
+        while run and (run[0].is_punct or run[0].is_space or run[0].lower_ in ("that", "and", "but")):
+            run = run[1:]
+        while run and (run[-1].is_punct or run[-1].is_space or run[-1].lower_ in ("that", "and", "but")):
+            if _closes_quote(parsed, run[-1].i):
+                break
+            run = run[:-1]
+        if run:
+            ranges.append(parsed.widen_to_quotes(run[0].idx, run[-1].idx + len(run[-1])))
+    if sum(len(parsed.text[a:b].split()) for a, b in ranges) < _MIN_CONTENT_TOKENS:
         return False
-    text = ctx.article.text
-    if block_index == prev_block:
-        between = text[prev_q.close : q.open]
-        # Only the cue sentence may stand between the two parts: `"…," he said. "…"`.
-        return (
-            len(between) < 120
-            and between.count(".") <= 1
-            and mention.cue.split()[0] in between
-            and between.rstrip()[-1:] in (".", ":", ",")
-        )
-    starts_block = not text[ctx.article.text.rfind("\n", 0, q.open) + 1 : q.open].strip()
-    return block_index == prev_block + 1 and starts_block
+    outer.content = ranges
+    outer.quotations = parsed.quotations_between(ranges)
+    outer.direct = outer.direct and bool(outer.quotations)
+    return True
 
 
-def _extend(mention: QuoteMention, q: Quotation, text: str) -> QuoteMention:
-    return QuoteMention(
-        article_id=mention.article_id,
-        kind=mention.kind,
-        spans=(*mention.spans, _span(text, q)),
-        cue=mention.cue,
-        speaker_mention=mention.speaker_mention,
-        speaker_id=mention.speaker_id,
-        confidence=mention.confidence,
-    )
+def _is_cue_verb(tok: Token) -> bool:
+    return _cue_class(tok) is not None
 
 
-def _span(text: str, q: Quotation) -> Span:
-    return Span(q.content_start, q.content_end, text[q.content_start : q.content_end])
+def _cue_class(tok: Token) -> CueClass | None:
+    """The class of a verb as a cue: by its lemma, or by its particle ("shot back"), or "put it"."""
+    if tok.pos_ not in ("VERB", "AUX") and not (tok.tag_ in ("VBD", "VBZ", "VBP", "VBG", "VBN") and tok.pos_ != "NOUN"):
+        return None
+    lemma = tok.lemma_.lower()
+    if tok.pos_ == "AUX" and lemma not in ("say", "tell"):
+        return None
+    particles = SPEECH_PHRASALS.get(lemma)
+    if particles and any(c.dep_ == "prt" and c.lower_ in particles for c in tok.children):
+        return CueClass.SPEECH
+    if lemma == "put" and any(c.dep_ == "dobj" and c.lower_ == "it" for c in tok.children):
+        return CueClass.SPEECH  # "as Cornyn put it: …"
+    return class_of_lemma(lemma)
 
 
-def _mention(ctx: _Context, found: _Found, kind: MentionKind, spans: list[Span], balanced: bool) -> QuoteMention:
-    ctx.touched[found.speaker.id] = found.speaker
-    if found.speaker.kind is SpeakerKind.PERSON:
-        ctx.last_person = found.speaker
-    elif (
-        found.via_statement
-        or "statement" in found.cue_text
-        or any(w in STATEMENT_NOUNS for w in found.speaker_mention.lower().split())
-    ):
-        ctx.last_issuer = found.speaker
-    confidence = found.confidence * (1.0 if balanced else 0.7)
-    if kind is MentionKind.INDIRECT:
-        confidence *= 0.85
-    return QuoteMention(
-        article_id=ctx.article.id,
-        kind=kind,
-        spans=tuple(spans),
-        cue=found.cue_text,
-        speaker_mention=found.speaker_mention,
-        speaker_id=found.speaker.id,
-        confidence=round(confidence, 3),
-    )
-
-
-def _quote_kind(ctx: _Context, q: Quotation, found: _Found) -> MentionKind:
-    """Direct when the quotation stands as the sentence's own clause: it opens the sentence or follows
-    a colon or a comma after its cue, and starts with a capital letter."""
-    text = ctx.article.text
-    content = text[q.content_start : q.content_end]
-    line_start = text.rfind("\n", 0, q.open) + 1
-    before = text[line_start : q.open].rstrip()
-    opens_sentence = not before or before[-1] in ".:!?…" or (before[-1] == "," and found.cue.idx < q.open)
-    return MentionKind.DIRECT if opens_sentence and content[:1].isupper() else MentionKind.PARTIAL
-
-
-# -- cues and speakers -----------------------------------------------------------------------------
-
-
-def _is_cue(tok: Token) -> bool:
-    return tok.lemma_.lower() in CUE_VERBS and tok.pos_ in ("VERB", "AUX")
-
-
-def _cue_for(ctx: _Context, quote_tok: Token) -> _Found | None:
-    """Climb from a quotation to the nearest cue that names a speaker; else 'according to X'."""
+def _cue_above(parsed: ParsedArticle, quote_tok: Token) -> Token | None:
+    """The speech cue of a quotation: the nearest cue verb above it in the tree, else one the parser
+    hung under it (`"…," he said` parsed with "said" as the quotation's parataxis), else the verb
+    right before it (`he said, "…"`) or right after it with only its subject between."""
     node = quote_tok
     for _ in range(8):
-        if node is not quote_tok and _is_cue(node):
-            found = _speaker_of_cue(ctx, node)
-            if found is not None:
-                return found
-        according = _according_to(ctx, node)
-        if according is not None:
-            return according
         if node.head is node:
             break
         node = node.head
-    for tok in quote_tok.sent:
-        according = _according_to(ctx, tok)
-        if according is not None:
-            return according
+        if parsed.quote_at(node.i) is not None:
+            continue
+        if _quote_cue(node, quote_tok):
+            return node
+    for child in quote_tok.children:
+        if child.dep_ in ("parataxis", "advcl", "conj", "ccomp", "dep", "relcl") and _quote_cue(child, quote_tok):
+            return child
+    sent = quote_tok.sent
+    i = quote_tok.i - 1
+    while i >= sent.start and (parsed.doc[i].is_punct or parsed.doc[i].is_space):
+        i -= 1
+    if i >= sent.start and _quote_cue(parsed.doc[i], quote_tok):
+        return parsed.doc[i]
+    j = quote_tok.i + 1
+    while j < sent.end and (parsed.doc[j].is_punct or parsed.doc[j].is_space):
+        j += 1
+    for k in range(j, min(j + 8, sent.end)):
+        tok = parsed.doc[k]
+        if _quote_cue(tok, quote_tok):
+            return tok
+        if (tok.is_punct and tok.text not in (",", "-", "–", "—")) or parsed.quote_at(k) is not None:
+            break
     return None
 
 
-def _according_to(ctx: _Context, tok: Token) -> _Found | None:
-    for child in tok.children:
-        if child.lower_ == "according":
-            for to in child.children:
-                if to.lower_ == "to":
-                    for pobj in to.children:
-                        if pobj.dep_ == "pobj":
-                            return _resolve(ctx, pobj, child, "according to")
+def _is_speech_cue(tok: Token) -> bool:
+    return _cue_class(tok) is CueClass.SPEECH
+
+
+# Verbs that speak only with a clause ("maintained that …"); "maintains contact" is no statement.
+_CLAUSE_ONLY = frozenset("maintain hold issue release express relate reason direct".split())
+
+
+def _quote_cue(verb: Token, quote_tok: Token) -> bool:
+    if not _is_speech_cue(verb):
+        return False
+    return verb.lemma_.lower() not in _CLAUSE_ONLY or quote_tok.dep_ == "ccomp"
+
+
+def _has_subject(tok: Token) -> bool:
+    return any(c.dep_ in ("nsubj", "nsubjpass") for c in tok.children)
+
+
+def _verb_attribution(parsed: ParsedArticle, cue: Token, quotes: list[Quotation]) -> Attribution | None:
+    lemma = cue.lemma_.lower()
+    cls = _cue_class(cue)
+    if cls is None:
+        return None
+    source = _subject(parsed, cue)
+    if source is None and cue.dep_ not in ("advcl", "xcomp", "conj", "relcl", "acl", "pcomp") and not quotes:
+        return None
+    if source is not None and source.lower_ in ("it", "there", "this", "that") and source.dep_ == "expl":
+        return None
+    if cls is not CueClass.SPEECH and source is not None:
+        cls = _class_by_subject(cls, source)
+    elif cls is CueClass.SPEECH and lemma in ("suggest", "reveal", "show", "find", "indicate") and source is not None:
+        cls = _class_by_subject(CueClass.EVIDENCE, source)
+    complement = _complement(parsed, cue, lemma, cls)
+    if cls is CueClass.SPEECH and not quotes and _ends_with_colon(parsed, cue):
+        words = sum(1 for h in complement for t in h.subtree if not t.is_punct)
+        if words < 4:  # "Cruz called them on it:", "released the following statement:"
+            return Attribution([cue], _cue_text(cue), cls, [], [], source, 0.85, open_colon=True, sort_key=cue.i)
+    ranges: list[tuple[int, int]] = []
+    direct = False
+    if quotes and _quotes_are_the_complement(parsed, cue, quotes, complement):
+        ranges = [(q.content_start, q.content_end) for q in quotes]
+        direct = True
+    elif complement:
+        ranges = _clause_ranges(parsed, complement)
+        inside = [q for q in parsed.quotations_between(ranges)]
+        # A quotation the cue governs from outside its clause ("urged Moscow to “…”") is content too.
+        ranges = _merge([*ranges, *(parsed.widen_to_quotes(q.content_start, q.content_end) for q in quotes)])
+        quotes = sorted({q.open: q for q in [*quotes, *inside]}.values(), key=lambda q: q.open)
+    elif quotes:
+        ranges = [(q.content_start, q.content_end) for q in quotes]
+        direct = True
+    if not ranges:
+        return None
+    words = sum(len(parsed.text[a:b].split()) for a, b in ranges)
+    if words < _MIN_CONTENT_TOKENS and not quotes:
+        return None
+    topic = bool(complement) and not direct and cls is CueClass.SPEECH and _is_topic(lemma, complement)
+    confidence = 0.95 if direct else (0.85 if quotes else 0.8)
+    if source is None:
+        confidence *= 0.9
+    media = lemma in MEDIA_VERBS
+    return Attribution(
+        [cue],
+        _cue_text(cue),
+        cls,
+        ranges,
+        list(quotes),
+        source,
+        confidence,
+        direct=direct,
+        topic=topic,
+        media_source=media,
+        sort_key=min(cue.i, *(parsed.token_at(a) for a, _ in ranges)),
+    )
+
+
+def _class_by_subject(cls: CueClass, subject: Token) -> CueClass:
+    """'Polls suggest' is evidence; 'the senator suggested' is speech."""
+    if subject.lemma_.lower() in EVIDENCE_SUBJECTS or subject.lower_ in EVIDENCE_SUBJECTS:
+        return CueClass.EVIDENCE
+    if cls is CueClass.EVIDENCE and (subject.ent_type_ in ("PERSON", "ORG", "NORP", "GPE") or subject.pos_ == "PRON"):
+        return CueClass.SPEECH
+    return cls
+
+
+def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) -> list[Token]:
+    """The tokens that head the content: a clause, an infinitive, an object, a preposition's object."""
+    kids = list(cue.children)
+    clauses = [c for c in kids if (c.dep_ in _CLAUSE_DEPS and c.i > cue.i) or (c.dep_ == "ccomp")]
+    if clauses:
+        out = list(clauses)
+        for c in clauses:  # "said that A, and that B"
+            out += [g for g in c.children if g.dep_ == "conj" and g.pos_ in ("VERB", "AUX")]
+        return out
+    heads: list[Token] = []
+    if lemma in _XCOMP_CUES:
+        heads += [c for c in kids if c.dep_ == "xcomp"]
+        if heads and lemma in ("urge", "call", "ask", "tell", "encourage", "order", "press", "push", "warn"):
+            heads += [c for c in kids if c.dep_ in ("dobj",) and c.i < heads[0].i]
+    if not heads and lemma in ("urge", "call", "ask", "encourage", "press", "push"):
+        # "urged Moscow to “address past mistakes”": the infinitive parsed as a preposition
+        to = [c for c in kids if c.dep_ == "prep" and c.lower_ == "to"]
+        if to:
+            heads += [c for c in kids if c.dep_ == "dobj" and c.i < to[0].i] + to
+    if not heads and (lemma in _OBJECT_CUES or lemma in _TOPIC_CUES or cls is not CueClass.SPEECH):
+        heads += [c for c in kids if c.dep_ in _OBJECT_DEPS]
+        if heads and lemma in ("describe", "frame", "call", "label", "brand", "dub", "characterize", "portray"):
+            heads += [c for c in kids if c.dep_ in ("oprd", "xcomp") or (c.dep_ == "prep" and c.lower_ == "as")]
+    # "dismissed suggestions that …", "denied reports that …": the clause the noun carries.
+    heads = [_claim_clause(h) or h for h in heads]
+    if not heads:
+        preps = _CONTENT_PREPS.get(lemma, set())
+        heads += [c for c in kids if c.dep_ in ("prep", "prt") and c.lower_ in preps]
+        heads = [h for h in heads if any(g.dep_ in ("pobj", "pcomp") for g in h.children)]
+    return heads
+
+
+_CLAIM_NOUNS = frozenset(
+    "suggestion report claim allegation accusation rumor rumour speculation assertion notion idea charge".split()
+)
+
+
+def _claim_clause(noun: Token) -> Token | None:
+    if noun.lemma_.lower() not in _CLAIM_NOUNS:
+        return None
+    for child in noun.children:
+        if child.dep_ in ("acl", "ccomp") and any(g.dep_ == "mark" and g.lower_ == "that" for g in child.children):
+            return child
     return None
 
 
-def _subject(cue: Token, quotes: dict[int, Quotation]) -> Token | None:
-    """The cue's subject; a quotation parsed as the subject ("“…,” Peskov added") is the content, not it."""
+def _is_topic(lemma: str, complement: list[Token]) -> bool:
+    """An object or 'about …' that names what was spoken of, rather than a clause that says what was said."""
+    if any(h.dep_ in _CLAUSE_DEPS or h.dep_ == "xcomp" for h in complement):
+        return False
+    if any(h.dep_ in ("prep", "prt") for h in complement):
+        return all(h.lower_ in _TOPIC_PREPS for h in complement if h.dep_ in ("prep", "prt")) and lemma != "warn"
+    return lemma in _TOPIC_CUES
+
+
+def _quotes_are_the_complement(
+    parsed: ParsedArticle, cue: Token, quotes: list[Quotation], complement: list[Token]
+) -> bool:
+    """`"…," he said` / `he said: "…"`: the quotations are the whole content, not part of a clause."""
+    if not complement:
+        return True
+    quote_tokens = {parsed.token_at(q.content_start) for q in quotes}
+    for head in complement:
+        words = [t for t in head.subtree if not t.is_punct and not t.is_space and t.dep_ != "mark"]
+        if any(t.i not in quote_tokens for t in words):
+            return False
+    return True
+
+
+def _clause_ranges(parsed: ParsedArticle, heads: list[Token]) -> list[tuple[int, int]]:
+    """The character ranges of the content clauses, without a leading 'that' or edge punctuation."""
+    doc = parsed.doc
+    ranges: list[tuple[int, int]] = []
+    for head in sorted(heads, key=lambda t: t.left_edge.i):
+        start, end = head.left_edge.i, head.right_edge.i
+        if head.dep_ == "prep" and start == head.i and not ranges:
+            start += 1  # "called for the lifting of …": the preposition belongs to the cue
+        while start <= end and (doc[start].is_punct or doc[start].is_space or doc[start].lower_ == "that"):
+            if doc[start].is_quote and parsed.quote_at(start + 1) is not None:
+                break
+            start += 1
+        while end >= start and (doc[end].is_punct or doc[end].is_space) and not _closes_quote(parsed, end):
+            end -= 1
+        if end < start:
+            continue
+        a, b = doc[start].idx, doc[end].idx + len(doc[end])
+        if ranges and a <= ranges[-1][1] + 2:
+            ranges[-1] = (ranges[-1][0], max(b, ranges[-1][1]))
+        else:
+            ranges.append((a, b))
+    return [parsed.widen_to_quotes(a, b) for a, b in ranges]
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(b, out[-1][1]))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _closes_quote(parsed: ParsedArticle, i: int) -> bool:
+    tok = parsed.doc[i]
+    return tok.is_quote and i > 0 and parsed.quote_at(i - 1) is not None
+
+
+def _ends_with_colon(parsed: ParsedArticle, cue: Token) -> bool:
+    sent = cue.sent
+    last = [t for t in sent if not t.is_space]
+    return bool(last) and last[-1].text == ":" and last[-1].i > cue.i
+
+
+def _subject(parsed: ParsedArticle, cue: Token) -> Token | None:
+    """The cue's source: its subject, the subject it shares ("…, saying …", "X stressed … and said …"),
+    the agent of a passive ("was told by X"), or the antecedent of a relative ("X, who said …")."""
     node = cue
+    own = [c for c in cue.children if c.dep_ in ("nsubj", "nsubjpass") and parsed.quote_at(c.i) is None]
+    if own and own[0].dep_ == "nsubj":
+        return own[0]
+    for child in cue.children:
+        if child.dep_ == "nsubj" and parsed.quote_at(child.i) is not None:
+            # `"…," Amy Pope, deputy adviser, said`: the name parsed as the quotation's apposition.
+            for appos in child.children:
+                if appos.dep_ == "appos" and appos.pos_ in ("PROPN", "NOUN", "PRON") and appos.i < cue.i:
+                    return appos
+    if any(parsed.quote_at(c.i) is not None and c.i < cue.i for c in cue.children):
+        # `"…," declared Senator Jeff Flake`: inverted, the source follows its cue (parsed as object).
+        for child in cue.children:
+            if (
+                child.i > cue.i
+                and child.dep_ in ("dobj", "attr", "nsubj", "npadvmod", "dative", "oprd", "appos")
+                and child.pos_ in ("PROPN", "NOUN", "PRON")
+                and parsed.quote_at(child.i) is None
+            ):
+                return child
     for _ in range(4):
         for child in node.children:
-            if child.dep_ in ("nsubj", "nsubjpass") and child.i not in quotes:
+            if child.dep_ in ("nsubj", "nsubjpass") and parsed.quote_at(child.i) is None:
+                if child.dep_ == "nsubjpass" and node is cue:
+                    continue  # "was asked": the asker is elsewhere
                 return child
-        for child in node.children:  # "was told by X" / "cited by X"
+        for child in node.children:
             if child.dep_ == "agent":
                 for pobj in child.children:
                     if pobj.dep_ == "pobj":
                         return pobj
-        if node.dep_ in ("conj", "xcomp", "advcl", "acl", "dobj", "pcomp", "relcl") and node.head is not node:
+        if node.dep_ in ("conj", "xcomp", "advcl", "pcomp", "acl") and node.head is not node:
+            if node.dep_ == "acl" and _statement_noun(node.head):
+                # "Damascus issued a statement emphasizing …": whoever issued it speaks through it
+                issuer = node.head.head
+                subjects = [c for c in issuer.children if c.dep_ == "nsubj"] if node.head.dep_ == "dobj" else []
+                return subjects[0] if subjects else node.head
+            if node.dep_ == "acl" and node.head.pos_ in ("NOUN", "PROPN", "PRON"):
+                return node.head  # "a spokesman, saying …"
             node = node.head
-            if node.dep_ == "relcl":  # "…, who also serves as …": the relative's antecedent
-                return node.head
             continue
         break
     return None
 
 
-def _speaker_of_cue(ctx: _Context, cue: Token) -> _Found | None:
-    subj = _subject(cue, ctx.quote_tokens)
-    if subj is None:
+def _statement_noun(tok: Token) -> bool:
+    return tok.pos_ == "NOUN" and tok.lemma_.lower() in SPEECH_NOUNS
+
+
+def _according_to(parsed: ParsedArticle, sent: SpacySpan, according: Token, taken: set[int]) -> Attribution | None:
+    doc = parsed.doc
+    to = doc[according.i + 1]
+    pobj = next((c for c in to.children if c.dep_ == "pobj"), None)
+    if pobj is None:
+        pobj = next((c for c in according.children if c.dep_ == "pobj"), None)
+    if pobj is None:
         return None
-    found = _resolve(ctx, subj, cue, _cue_text(cue))
-    if found is None:
+    phrase_start = according.i
+    phrase_end = pobj.right_edge.i
+    tokens = [t for t in sent if not (phrase_start <= t.i <= phrase_end)]
+    tokens = [t for t in tokens if t.i not in taken]
+    # The content is the rest of the sentence, in one or two runs around the phrase.
+    ranges: list[tuple[int, int]] = []
+    for run in _runs(tokens):
+        while run and (run[0].is_punct or run[0].is_space):
+            if run[0].is_quote and parsed.quote_at(run[0].i + 1) is not None:
+                break
+            run = run[1:]
+        while run and (run[-1].is_punct or run[-1].is_space) and not _closes_quote(parsed, run[-1].i):
+            run = run[:-1]
+        if len(run) >= 1:
+            ranges.append((run[0].idx, run[-1].idx + len(run[-1])))
+    ranges = [parsed.widen_to_quotes(a, b) for a, b in ranges]
+    if not ranges or sum(len(parsed.text[a:b].split()) for a, b in ranges) < 3:
         return None
-    if found.speaker.kind is SpeakerKind.MEDIA or cue.lemma_ in MEDIA_VERBS:
-        # "Sana said Damascus also wants …": the outlet reports; the complement's subject speaks.
-        for child in cue.children:
-            if child.dep_ == "ccomp":
-                inner = _subject(child, ctx.quote_tokens)
-                if inner is not None and inner.i != subj.i:
-                    nested = _resolve(ctx, inner, cue, _cue_text(cue))
-                    if nested is not None and nested.speaker.kind is not SpeakerKind.MEDIA:
-                        nested.confidence *= 0.8
-                        return nested
+    quotes = parsed.quotations_between(ranges)
+    direct = _only_quotations(parsed, ranges, quotes)
+    if direct:
+        ranges = [(q.content_start, q.content_end) for q in quotes]
+    return Attribution(
+        [according, to],
+        "according to",
+        CueClass.SPEECH,
+        ranges,
+        quotes,
+        pobj,
+        0.85,
+        direct=direct,
+        sort_key=min(according.i, parsed.token_at(ranges[0][0])),
+    )
+
+
+def _only_quotations(parsed: ParsedArticle, ranges: list[tuple[int, int]], quotes: list[Quotation]) -> bool:
+    """The content is its quotations and nothing else but punctuation."""
+    if not quotes:
+        return False
+    return all(
+        not parsed.text[x:y].strip(" ,;:.!?\"'“”‘’«»\n") for a, b in ranges for x, y in _outside(a, b, quotes) if x < y
+    )
+
+
+def _runs(tokens: list[Token]) -> list[list[Token]]:
+    runs: list[list[Token]] = []
+    for t in tokens:
+        if runs and runs[-1][-1].i == t.i - 1:
+            runs[-1].append(t)
+        else:
+            runs.append([t])
+    return runs
+
+
+def _colon_attribution(parsed: ParsedArticle, sent: SpacySpan) -> Attribution | None:
+    """`Trump: 'We will win'` and `Pat Caddell: Democrat voters worried…`: a short name, a colon, the content."""
+    words = [t for t in sent if not t.is_space]
+    colon = next((t for t in words[:8] if t.text == ":"), None)
+    if colon is None or colon.i == words[0].i:
         return None
-    return found
+    before = [t for t in words if t.i < colon.i]
+    if len(before) > 6 or any(t.pos_ in ("VERB", "AUX") and t.tag_ != "VBN" for t in before):
+        return None
+    names = [t for t in before if t.ent_type_ in ("PERSON", "ORG", "NORP", "GPE") or t.pos_ == "PROPN" or t.is_title]
+    if not names:
+        return None
+    after = [t for t in words if t.i > colon.i]
+    if len(after) < 2:
+        return None
+    start, end = after[0], after[-1]
+    while end.i > start.i and (end.is_punct and not _closes_quote(parsed, end.i)):
+        end = parsed.doc[end.i - 1]
+    a, b = parsed.widen_to_quotes(start.idx, end.idx + len(end))
+    quotes = parsed.quotations_between([(a, b)])
+    source = names[-1]
+    direct = _only_quotations(parsed, [(a, b)], quotes)
+    ranges = [(q.content_start, q.content_end) for q in quotes] if direct else [(a, b)]
+    return Attribution([colon], ":", CueClass.SPEECH, ranges, quotes, source, 0.75, direct=direct, sort_key=colon.i)
+
+
+def _outside(a: int, b: int, quotes: list[Quotation]) -> list[tuple[int, int]]:
+    out, pos = [], a
+    for q in quotes:
+        out.append((pos, q.content_start))
+        pos = q.content_end
+    out.append((pos, b))
+    return out
+
+
+def _content_tokens(parsed: ParsedArticle, attribution: Attribution) -> set[int]:
+    out: set[int] = set()
+    for a, b in attribution.content:
+        span = parsed.doc.char_span(a, b, alignment_mode="expand")
+        if span is not None:
+            out.update(t.i for t in span)
+    return out
+
+
+def _continues(parsed: ParsedArticle, attribution: Attribution, q: Quotation) -> bool:
+    """A quotation with no cue of its own goes on with the attribution before it: in the same
+    paragraph after the cue sentence (`"…," he said. "…"`), or opening the next paragraph."""
+    if attribution.cue_class is not CueClass.SPEECH or attribution.headline:
+        return False
+    last_end = max(b for _, b in attribution.content)
+    if q.open < last_end:
+        return False
+    here, there = parsed.block_index(q.open), parsed.block_index(last_end - 1)
+    if here is None or there is None:
+        return False
+    sentence = parsed.doc.char_span(q.open, q.close, alignment_mode="expand")
+    if sentence is None:
+        return False
+    sent = sentence.sent
+    # The quotation must be the sentence (a standalone quote), not a phrase inside another one.
+    masked = parsed.doc.text  # boilerplate is blank there
+    outside = masked[sent.start_char : q.open] + masked[q.close : sent.end_char]
+    if outside.strip(" .,;:!?\"'“”‘’\n\t\xa0"):
+        return False
+    if here == there:
+        between = parsed.text[last_end : q.open]
+        return len(between) < 300
+    return here == there + 1 and not parsed.text[parsed.blocks_start(here) : q.open].strip()
+
+
+def mention_for(parsed: ParsedArticle, attribution: Attribution, source: Source) -> QuoteMention:
+    """The record of one attribution, once its source is resolved."""
+    text = parsed.text
+    content = tuple(Span(a, b, text[a:b]) for a, b in attribution.content)
+    quotes = sorted(attribution.quotations, key=lambda q: q.open)
+    if attribution.direct:
+        kind = _direct_or_partial(parsed, attribution)
+        spans = tuple(Span(q.content_start, q.content_end, q.content(text)) for q in quotes) or content
+        content = spans
+    elif quotes:
+        kind = MentionKind.PARTIAL
+        spans = tuple(Span(q.content_start, q.content_end, q.content(text)) for q in quotes)
+    else:
+        kind = MentionKind.TOPIC if attribution.topic else MentionKind.INDIRECT
+        spans = content
+    confidence = attribution.confidence * (1.0 if all(q.balanced for q in quotes) else 0.7)
+    if kind is MentionKind.INDIRECT:
+        confidence *= 0.85
+    return QuoteMention(
+        article_id=parsed.article.id,
+        kind=kind,
+        spans=spans,
+        cue=attribution.cue_text,
+        speaker_mention=source.mention,
+        speaker_id=source.speaker.id if source.speaker is not None else None,
+        confidence=round(confidence * source.confidence, 3),
+        cue_class=attribution.cue_class,
+        content=content if content != spans else (),
+        speaker_span=source.span,
+        headline=attribution.headline,
+    )
+
+
+def _direct_or_partial(parsed: ParsedArticle, attribution: Attribution) -> MentionKind:
+    """Direct when the quotation stands as the sentence's own clause: it opens the sentence or
+    follows a colon or a comma after its cue, and starts with a capital letter."""
+    text = parsed.text
+    q = min(attribution.quotations, key=lambda x: x.open)
+    content = q.content(text)
+    line_start = text.rfind("\n", 0, q.open) + 1
+    before = text[line_start : q.open].rstrip()
+    cue_at = attribution.cue[0].idx
+    opens = not before or before[-1] in ".:!?…" or (before[-1] == "," and cue_at < q.open)
+    return MentionKind.DIRECT if opens and content[:1].isupper() else MentionKind.PARTIAL
 
 
 def _cue_text(cue: Token) -> str:
     """The cue as written: 'told reporters', 'said in a statement', 'called on', 'according to'."""
     pieces: list[SpacySpan | Token] = [cue]
     for child in cue.children:
+        if child.dep_ in ("aux", "auxpass", "neg") and child.i < cue.i and child.i >= cue.i - 3:
+            continue
         if (child.dep_ in ("dobj", "dative") and child.lower_ in ("reporters", "journalists")) or child.dep_ == "prt":
             pieces.append(child)
         elif child.dep_ == "prep" and child.lower_ in ("in", "on"):
             pobj = [g for g in child.children if g.dep_ == "pobj"]
-            if any(g.lemma_ in STATEMENT_NOUNS for g in pobj):
+            if any(g.lemma_ in SPEECH_NOUNS for g in pobj):
                 pieces.append(cue.doc[child.i : child.right_edge.i + 1])
             elif cue.lemma_ == "call" and child.lower_ == "on" and not any(g.ent_type_ == "DATE" for g in pobj):
                 pieces.append(child)
@@ -528,157 +760,4 @@ def _cue_text(cue: Token) -> str:
     return " ".join(p.text for p in pieces)
 
 
-def _noun_phrase(tok: Token) -> SpacySpan:
-    """The subject's own words: its left modifiers and compounds, no relative clause or apposition."""
-    left = tok
-    for child in tok.lefts:
-        if child.dep_ in ("det", "amod", "compound", "poss", "nmod", "nummod", "advmod", "case", "punct"):
-            left = child.left_edge if child.left_edge.i < left.i else child
-            break
-    start = min(left.i, tok.i)
-    while (start < tok.i and tok.doc[start].dep_ in ("punct", "cc")) or tok.doc[start].is_space:
-        start += 1
-    return tok.doc[start : tok.i + 1]
-
-
-def _resolve(ctx: _Context, subj: Token, cue: Token, cue_text: str) -> _Found | None:
-    reg = ctx.registry
-    low = subj.lower_
-    if low in _PRONOUNS_PERSON:
-        return _found(cue, cue_text, ctx.last_person, subj.text, 0.8) if ctx.last_person else None
-    if low in _PRONOUNS_ORG:
-        target = ctx.last_group if low != "we" else None
-        return _found(cue, cue_text, target, subj.text, 0.75) if target else None
-    if low == "who" and subj.dep_.startswith("nsubj"):
-        return None
-    for child in subj.children:  # "Syria's interim leader, Ahmed al-Sharaa": the apposition names them
-        if child.dep_ == "appos" and child.text[:1].isupper():
-            found = _resolve(ctx, child, cue, cue_text)
-            if found is not None and found.speaker.kind is SpeakerKind.PERSON:
-                return found
-    np = _noun_phrase(subj)
-    np_text = _clean_name(np.text)
-    # People: a PERSON entity inside the subject's phrase.
-    for ent in ctx.doc.ents:
-        if ent.label_ == "PERSON" and np.start <= ent.start and ent.end <= np.end + 1:
-            speaker = _person(ctx, _clean_name(ent.text))
-            if speaker is not None:
-                role = _role_before(ent)
-                if role and not speaker.role:
-                    speaker.role = role
-                return _found(cue, cue_text, speaker, np_text, 0.95)
-    # Institutions and titles, by alias (longest phrase first, then its head words).
-    words = np_text.split()
-    for k in range(len(words)):
-        candidate = " ".join(words[k:])
-        speaker = reg.lookup(candidate)
-        if speaker is not None:
-            if speaker.kind is SpeakerKind.PERSON and len(words) > 1 and k == len(words) - 1:
-                pass  # a bare surname inside a longer phrase is handled below
-            via_statement = subj.lemma_ in STATEMENT_NOUNS
-            return _found(cue, cue_text, speaker, np_text, 0.85 if k == 0 else 0.75, via_statement)
-    if subj.lemma_ in STATEMENT_NOUNS and ctx.last_issuer is not None:
-        return _found(cue, cue_text, ctx.last_issuer, np_text, 0.7, via=True)
-    if len(words) == 1 and np_text[:1].isupper():  # a bare surname ("Sharaa" is often tagged NOUN)
-        speaker = _person(ctx, np_text)
-        if speaker is not None:
-            return _found(cue, cue_text, speaker, np_text, 0.85)
-        if subj.ent_type_ == "PERSON":  # a name we cannot complete: still a person, with less confidence
-            return _found(cue, cue_text, ctx.registry.person(np_text), np_text, 0.6)
-    for ent in ctx.doc.ents:
-        if ent.label_ in ("ORG", "GPE", "NORP") and np.start <= ent.start and ent.end <= np.end:
-            speaker = reg.lookup(ent.text)
-            if speaker is None and ent.label_ == "ORG" and ent.root.i == subj.i:
-                speaker = reg.organisation(_clean_name(ent.text))
-            if speaker is not None:
-                return _found(cue, cue_text, speaker, np_text, 0.7)
-    return None
-
-
-def _found(
-    cue: Token, cue_text: str, speaker: Speaker | None, mention: str, conf: float, via: bool = False
-) -> _Found | None:
-    if speaker is None:
-        return None
-    return _Found(cue, cue_text, speaker, mention, conf, via)
-
-
-def _person(ctx: _Context, name: str) -> Speaker | None:
-    """A person's name as written → the canonical speaker, resolving short names within the article."""
-    if len(name.split()) >= 2:
-        return ctx.registry.person(name)
-    key = surname(name)
-    # The earliest, longest full name of this article that ends with this surname.
-    for full in sorted(ctx.names, key=lambda n: -len(n)):
-        if surname(full) == key:
-            return ctx.registry.person(full)
-    found = ctx.registry.lookup(name)
-    if found is not None and found.kind is SpeakerKind.PERSON:
-        return found
-    return ctx.registry.find_by_surname(name)
-
-
-def _update_salience(ctx: _Context, sent: SpacySpan) -> None:
-    """Who a later 'he' or 'it' points to: the last person subject, the last institution that spoke."""
-    if any(t.lemma_ in MEDIA_VERBS for t in sent):
-        # "…, the Russian news agency RIA Novosti reported." A later "It noted" is the agency, whatever the parse.
-        for ent in sent.ents:
-            outlet = ctx.registry.lookup(ent.text)
-            if outlet is not None and outlet.kind is SpeakerKind.MEDIA:
-                ctx.last_group = outlet
-    for tok in sent:
-        if not tok.dep_.startswith("nsubj") or tok.i in ctx.quote_tokens:
-            continue
-        if tok.lower_ in _PRONOUNS_PERSON | _PRONOUNS_ORG:
-            continue
-        head_is_cue = _is_cue(tok.head)
-        np = _noun_phrase(tok)
-        person = next(
-            (e for e in ctx.doc.ents if e.label_ == "PERSON" and np.start <= e.start and e.end <= np.end + 1),
-            None,
-        )
-        name = person.text if person is not None else (tok.text if tok.text[:1].isupper() else "")
-        speaker = _person(ctx, _clean_name(name)) if name else None
-        if speaker is not None and speaker.kind is SpeakerKind.PERSON:
-            ctx.last_person = speaker
-            continue
-        if head_is_cue or tok.head.lemma_ in ("issue", "report"):
-            speaker = ctx.registry.lookup(_clean_name(np.text))
-            if speaker is None:
-                for ent in ctx.doc.ents:
-                    if np.start <= ent.start and ent.end <= np.end and ent.label_ in ("ORG", "GPE", "NORP"):
-                        speaker = ctx.registry.lookup(ent.text)
-            if speaker is not None and speaker.kind is not SpeakerKind.PERSON:
-                ctx.last_group = speaker
-                statement = any(g.lemma_ in STATEMENT_NOUNS for c in tok.head.children for g in (c, *c.children))
-                if statement and speaker.kind is SpeakerKind.ORGANISATION:
-                    ctx.last_issuer = speaker
-
-
-def _reported_content(ctx: _Context, cue: Token) -> Span | None:
-    """The content clause of reported speech: 'said (that) …', 'described X as Y', 'emphasized the need …'."""
-    lemma = cue.lemma_.lower()
-    if lemma in MEDIA_VERBS or lemma == "read":
-        return None
-    parts: list[Token] = [c for c in cue.children if c.dep_ in _CONTENT_DEPS]
-    if not parts and lemma in _OBJECT_CUES:
-        parts = [c for c in cue.children if c.dep_ in ("dobj", "xcomp")]
-        if lemma in ("describe", "frame"):
-            parts += [c for c in cue.children if c.dep_ == "prep" and c.lower_ == "as"]
-    if not parts:
-        return None
-    tokens = sorted({t.i for p in parts for t in p.subtree})
-    if any(i in ctx.quote_tokens for i in tokens):
-        return None  # the quotation is the mention
-    doc = ctx.doc
-    start, end = tokens[0], tokens[-1]
-    while start <= end and (doc[start].dep_ in ("mark", "punct") or doc[start].is_space):
-        start += 1
-    while end >= start and (doc[end].is_punct or doc[end].is_space):
-        end -= 1
-    if end - start + 1 < 3:
-        return None
-    span = doc[start : end + 1]
-    if any(t.is_sent_start for t in list(span)[1:]) and span.text.count("\n") > 0:
-        return None
-    return Span(span.start_char, span.end_char, ctx.article.text[span.start_char : span.end_char])
+__all__ = ["Attribution", "extract_article", "mention_for", "noun_phrase"]

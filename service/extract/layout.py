@@ -9,13 +9,17 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """One line-delimited block of the article; `body` is False for boilerplate."""
+    """One line-delimited block of the article; `body` is False for boilerplate.
+
+    Headlines and subheadings are read (a headline quotes too: "Trump: '…'"), with `headline` set on
+    the title so that what it says can be told from what the body reports."""
 
     start: int
     end: int
     text: str
     body: bool
     reason: str = ""
+    headline: bool = False
 
 
 _BOILERPLATE = [
@@ -51,14 +55,21 @@ def split_blocks(text: str, title: str = "") -> list[Block]:
             if pattern.search(line):
                 reason = name
                 break
-        if not reason and title_key and _squash(line) == title_key:
-            reason = "title"
-        if not reason and not _SENTENCE_END.search(line) and len(line.split()) < 12:
-            # Short lines without a sentence end are headings, datelines or tags, not prose.
+        key = _squash(line)
+        # The title, also when the text breaks it over two lines.
+        headline = bool(title_key and key and len(blocks) < 3 and (key == title_key or key in title_key))
+        if reason == "heading" and line.lstrip().startswith("#"):
+            reason = "" if headline else reason  # a markdown title is still the title
+        if headline:
+            blocks.append(Block(start, end, line, not reason, reason or "title", headline=True))
+            continue
+        if not reason and len(line.split()) < 3 and not line.rstrip().endswith(":"):
+            reason = "fragment"  # "Cruz continued:" is no fragment: its quote follows
+        # Short lines without a sentence end are headings and tags: read, each its own sentence.
+        body = not reason
+        if body and not _SENTENCE_END.search(line) and len(line.split()) < 12:
             reason = "heading"
-        if not reason and len(line.split()) < 3:
-            reason = "fragment"
-        blocks.append(Block(start, end, line, not reason, reason))
+        blocks.append(Block(start, end, line, body, reason))
     return blocks
 
 

@@ -1,0 +1,185 @@
+"""What newsrooms print, one pattern at a time (sentences written for these tests).
+
+Each case is a short article and what the extraction must find in it: the content, the source as
+written, the cue class, the kind, and, where the article says who, the resolved speaker.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from service.corpus import ArticleMeta, make_article
+from service.extract import extract_article
+from service.records import CueClass, Extraction, MentionKind, QuoteMention
+from service.speakers import SpeakerRegistry
+
+
+def extract(nlp: object, text: str, title: str = "") -> Extraction:
+    meta = ArticleMeta(outlet="Test", url="https://example.org/patterns", published=None, title=title)
+    return extract_article(make_article(text, meta), SpeakerRegistry(), nlp)
+
+
+def one(extraction: Extraction, needle: str) -> QuoteMention:
+    hits = [m for m in extraction.mentions if any(needle in s.text for s in m.content_spans)]
+    assert len(hits) == 1, (needle, [(m.cue, m.text) for m in extraction.mentions])
+    return hits[0]
+
+
+def content(m: QuoteMention) -> str:
+    return " … ".join(s.text for s in m.content_spans)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "source"),
+    [
+        ("Senator Maria Lopez says the bill will pass next week.", "Senator Maria Lopez"),
+        ("Officials say the bridge will reopen in March.", "Officials"),
+        ("Democrats said the budget shortchanges schools.", "Democrats"),
+        ("The governor has said the state will appeal the ruling.", "The governor"),
+        ("Farmers are saying the drought has ruined the harvest.", "Farmers"),
+        ("I said the plan was doomed from the start.", "I"),
+        ("The mayor will say tomorrow that the tax cut is dead.", "The mayor"),
+    ],
+)
+def test_speech_verbs_in_every_person_number_and_tense(nlp: object, sentence: str, source: str) -> None:
+    text = f"Budget fight heats up\n\n{sentence}"
+    m = one(extract(nlp, text), sentence.split()[-3])
+    assert m.speaker_mention == source
+    assert m.kind is MentionKind.INDIRECT and m.cue_class is CueClass.SPEECH
+    assert m.speaker_span is not None and text[m.speaker_span.start : m.speaker_span.end] == source
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("According to the ministry, the talks will resume on Monday.", "the talks will resume on Monday"),
+        ("The talks will resume on Monday, according to the ministry.", "The talks will resume on Monday"),
+        ("The talks, according to the ministry, will resume on Monday.", "The talks … will resume on Monday"),
+    ],
+)
+def test_according_to_before_inside_and_after(nlp: object, sentence: str, expected: str) -> None:
+    m = one(extract(nlp, sentence), "Monday")
+    assert content(m) == expected
+    assert m.cue == "according to" and m.speaker_mention == "the ministry"
+
+
+def test_headline_quote_with_a_colon(nlp: object) -> None:
+    title = "Lopez: 'We will not back down'"
+    text = f"{title}\n\nSenator Maria Lopez spoke to reporters on Tuesday after the vote in the capital."
+    m = one(extract(nlp, text, title=title), "We will not back down")
+    assert m.cue == ":" and m.speaker_mention == "Lopez" and m.headline
+    assert not m.quotable  # the desk's summary is not stored as something said
+
+
+def test_colon_in_the_body_and_a_quote_in_the_next_paragraph(nlp: object) -> None:
+    text = (
+        "Senator Maria Lopez took the floor after midnight.\n\n"
+        "Lopez continued:\n\n"
+        "“We have waited long enough for this bridge. The people of this county deserve better.”"
+    )
+    m = one(extract(nlp, text), "We have waited long enough")
+    assert m.kind is MentionKind.DIRECT and m.speaker_id == "maria-lopez"
+
+
+def test_a_quote_over_several_paragraphs_is_one_mention(nlp: object) -> None:
+    text = (
+        "“We will finish the bridge this year,” Mayor John Carter said on Monday. “The money is there.\n\n"
+        "“And the contractors are ready to start in the spring.”"
+    )
+    m = one(extract(nlp, text), "We will finish the bridge")
+    assert [s.text for s in m.spans] == [
+        "We will finish the bridge this year",
+        "The money is there.",
+        "And the contractors are ready to start in the spring.",
+    ]
+    assert m.speaker_id == "john-carter"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "cue"),
+    [
+        ("The ministry said in a statement that the border will stay closed.", "said in a statement"),
+        ("Lopez wrote on Facebook that the border will stay closed.", "wrote"),
+        ("Lopez tweeted that the border will stay closed.", "tweeted"),
+        ("Lopez posted that the border will stay closed.", "posted"),
+    ],
+)
+def test_statements_posts_and_writing(nlp: object, sentence: str, cue: str) -> None:
+    m = one(extract(nlp, sentence), "border will stay closed")
+    assert m.cue == cue and m.cue_class is CueClass.SPEECH
+    assert content(m) == "the border will stay closed"
+
+
+def test_questions_and_exclamations_keep_their_cue(nlp: object) -> None:
+    text = '"Is that all there is?" Carter asked. "We need a new plan!" he shouted.'
+    extraction = extract(nlp, text)
+    question, exclamation = one(extraction, "Is that all"), one(extraction, "new plan")
+    assert question.speaker_mention == "Carter" and question.kind is MentionKind.DIRECT
+    assert exclamation.speaker_mention == "he"
+
+
+def test_a_nested_quote_stays_inside_the_outer_one(nlp: object) -> None:
+    text = "“He told me, ‘I will never sign it,’ and then he left the room,” Lopez said."
+    extraction = extract(nlp, text)
+    m = one(extraction, "I will never sign it")
+    assert m.text == "He told me, ‘I will never sign it,’ and then he left the room"
+    assert m.speaker_mention == "Lopez"
+    assert len(extraction.mentions) == 1
+
+
+def test_a_partial_quote_inside_a_clause(nlp: object) -> None:
+    """The outlet attributes the whole clause; the quoted words stay the verbatim part."""
+    text = "Lopez said the plan was “a disgrace” and would cost jobs."
+    m = one(extract(nlp, text), "disgrace")
+    assert m.kind is MentionKind.PARTIAL
+    assert [s.text for s in m.spans] == ["a disgrace"]
+    assert content(m) == "the plan was “a disgrace” and would cost jobs"
+
+
+def test_direct_quote_split_around_its_cue(nlp: object) -> None:
+    text = "“The bridge is safe,” Carter said, “and it will open on time.”"
+    m = one(extract(nlp, text), "The bridge is safe")
+    assert [s.text for s in m.spans] == ["The bridge is safe", "and it will open on time."]
+
+
+def test_sources_resolved_from_the_article(nlp: object) -> None:
+    text = (
+        "Senator Maria Lopez met farmers in Fresno on Monday. The senator said the drought aid was late.\n\n"
+        "Mrs. Lopez's spokeswoman, Ana Ruiz, said the office needed more money. She said the request "
+        "went out in May.\n\n"
+        "The Farm Bureau said prices had doubled. They said feed was the worst."
+    )
+    extraction = extract(nlp, text)
+    assert one(extraction, "drought aid was late").speaker_id == "maria-lopez"  # a title alone
+    assert one(extraction, "needed more money").speaker_id == "ana-ruiz"
+    assert one(extraction, "went out in May").speaker_id == "ana-ruiz"  # a pronoun
+    bureau = one(extraction, "prices had doubled")
+    assert bureau.speaker_id is not None and bureau.speaker_id == one(extraction, "feed was the worst").speaker_id
+
+
+def test_an_unresolved_source_is_said_not_guessed(nlp: object) -> None:
+    extraction = extract(nlp, "Critics said the plan would fail. Some said it was too late anyway.")
+    for needle in ("plan would fail", "too late"):
+        m = one(extraction, needle)
+        assert m.speaker_id is None and not m.quotable
+        assert m.speaker_mention in ("Critics", "Some")
+
+
+@pytest.mark.parametrize(
+    ("sentence", "cls"),
+    [
+        ("Lopez believes the plan will fail.", CueClass.BELIEF),
+        ("Lopez wants to cut the sales tax next year.", CueClass.INTENTION),
+        ("Polls show the senator trailing by six points.", CueClass.EVIDENCE),
+    ],
+)
+def test_beliefs_intentions_and_evidence_are_attributions_not_quotes(nlp: object, sentence: str, cls: CueClass) -> None:
+    extraction = extract(nlp, sentence)
+    assert len(extraction.mentions) == 1
+    m = extraction.mentions[0]
+    assert m.cue_class is cls and not m.quotable
+
+
+def test_what_a_speech_was_about_is_no_quote(nlp: object) -> None:
+    m = one(extract(nlp, "Lopez attacked the governor over the budget."), "governor")
+    assert m.kind is MentionKind.TOPIC and not m.quotable
