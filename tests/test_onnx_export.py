@@ -2,9 +2,10 @@
 
 Each preset is forced in its own linked copy of the model folder and exported for real (optimum,
 ONNX Runtime, the ladder) on the CPU running the tests; the refusal is forced with a threshold no
-int8 model can reach. The exports are shared by the tests (session fixtures): the file takes 1.5
-to 2.5 minutes on the 2-core development machine, nearly all of it in the four real exports (the
-u8 x s8 presets climb five rungs on a CPU without VNNI). Atomicity and skipping use a fake exporter.
+int8 model can reach. The exports are shared by the tests (session fixtures): the file takes 2.5
+to 4 minutes on the shared 2-core development machine, nearly all of it in the four real exports
+(the u8 x s8 presets climb five rungs on a CPU without VNNI). Atomicity and skipping use a fake
+exporter.
 """
 
 from __future__ import annotations
