@@ -2,7 +2,8 @@
 
 The pipeline for one input text:
 
-1. **Segment.** Quotations first, found and attributed by the article extractor run on the input
+1. **Segment** (`service/extract/segments.py`, one parse shared with the extractor; the matcher
+   never parses). Quotations first, found and attributed by the article extractor run on the input
    as a throwaway article, so a quote split around its cue (`"…," he said. "…"`) is one segment
    and the speaker the input names for it is resolved through the store's speaker registry. A
    quotation the extractor attributes to nobody (its cue is not a speech verb: "spoke of") still
@@ -49,14 +50,10 @@ from typing import Any
 import numpy as np
 
 from . import canon
-from .corpus import ArticleMeta, make_article
 from .embed import Embedder
-from .extract import extract_article
-from .extract.layout import Block, split_blocks
-from .extract.quotes import Quotation, find_quotations
+from .extract.segments import segment_text
 from .flags import Flag, compare_meaning
-from .nlp import MASK_CHAR
-from .records import CanonicalQuote, MentionKind, QuoteMention, Speaker, Variant
+from .records import CanonicalQuote, Segment, Variant
 from .speakers import SpeakerRegistry, institution_key
 from .store import Store
 from .thresholds import CALIBRATION_FILE, Thresholds
@@ -81,21 +78,6 @@ __all__ = [
 # included; it costs nothing measurable (docs/store-scale.md).
 CANDIDATE_ROWS_PER_QUOTE = 4
 MIN_CANDIDATE_ROWS = 64
-# The extractor needs an article; an input text is one, from nowhere.
-_INPUT_META = ArticleMeta(outlet="input", url="https://input.invalid/", published=None)
-MIN_SENTENCE_WORDS = 3
-_PRONOUNS = {"he", "she", "it", "they", "we", "i", "you", "who", "this", "that"}
-_SPEECH_DEPS = {"nsubj", "nsubjpass"}
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    text: str
-    start: int
-    end: int
-    kind: str  # "quote" | "sentence"
-    speaker_mention: str | None  # the speaker the input names for this segment, as written
-    speaker_id: str | None  # that speaker, when the store's registry knows them
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,89 +246,7 @@ class Matcher:
         return self._segment(text, self._current().registry)
 
     def _segment(self, text: str, registry: SpeakerRegistry) -> list[Segment]:
-        if not text.strip():
-            return []
-        # The extractor treats a last line without a sentence end as a heading; an input is prose.
-        # Appending at the end keeps every offset into `text` valid.
-        body_text = text if text.rstrip()[-1:] in '.!?…"”’»)' else text + "."
-        # The extractor registers the people it meets; they must not leak into the shared registry.
-        scratch = SpeakerRegistry.from_speakers(registry.snapshot(), registry.alias_origin)
-        extraction = extract_article(make_article(body_text, _INPUT_META), scratch, self.nlp)
-        known = registry.speakers
-
-        def named(mention: QuoteMention) -> tuple[str | None, str | None]:
-            sid = mention.speaker_id if mention.speaker_id in known else None
-            return mention.speaker_mention, sid
-
-        # Every line is prose here: bylines and captions are an article's boilerplate, not an input's.
-        blocks = [Block(b.start, b.end, b.text, True) for b in split_blocks(text)]
-        quotations = find_quotations(text, blocks)
-        segments: list[Segment] = []
-        covered: set[int] = set()  # content_start of quotations inside a segment
-        starts = {q.content_start: q for q in quotations}
-        for m in extraction.mentions:
-            if m.kind is MentionKind.INDIRECT or not any(s.start in starts for s in m.spans):
-                continue
-            covered.update(s.start for s in m.spans)
-            mention, sid = named(m)
-            end = min(m.end, len(text))
-            segments.append(Segment(m.text, m.start, end, "quote", mention, sid))
-
-        doc = self.nlp(_mask(text, quotations))
-        for q in quotations:
-            if q.content_start in covered:
-                continue
-            mention, sid = self._subject_of_quote(doc, q, registry)
-            segments.append(Segment(q.content(text), q.content_start, q.content_end, "quote", mention, sid))
-
-        frames = [(q.open, q.close) for q in quotations]
-        for m in extraction.mentions:
-            if m.kind is not MentionKind.INDIRECT or _overlaps(m.start, m.end, frames):
-                continue
-            mention, sid = named(m)
-            segments.append(Segment(m.text, m.start, m.end, "sentence", mention, sid))
-            frames.append((m.start, m.end))
-
-        for sent in doc.sents:
-            start, end = sent.start_char, sent.end_char
-            if _overlaps(start, end, frames):
-                continue  # the frame of a quotation or of reported speech
-            chunk = text[start:end]
-            stripped = chunk.strip()
-            if len(canon.normalise_text(stripped).split()) < MIN_SENTENCE_WORDS:
-                continue
-            lead = len(chunk) - len(chunk.lstrip())
-            segments.append(Segment(stripped, start + lead, start + lead + len(stripped), "sentence", None, None))
-        segments.sort(key=lambda s: (s.start, s.end))
-        return segments
-
-    def _subject_of_quote(self, doc: Any, q: Quotation, registry: SpeakerRegistry) -> tuple[str | None, str | None]:
-        """The named subject of the verb a quotation hangs under: 'Sybiga spoke of "…"'."""
-        span = doc.char_span(q.content_start, q.content_end, alignment_mode="expand")
-        if span is None or not len(span):
-            return None, None
-        node = span[0]
-        for _ in range(4):
-            if node.head is node:
-                break
-            node = node.head
-            subject = next((c for c in node.children if c.dep_ in _SPEECH_DEPS and c.i != span[0].i), None)
-            if subject is None:
-                continue
-            if subject.lower_ in _PRONOUNS:
-                return None, None  # a pronoun names nobody in a text without context
-            # The subject's whole phrase, appositions included ("Ukraine's foreign minister Andriy
-            # Sybiga" is parsed as "minister" + apposition), up to the quotation.
-            last = min(subject.right_edge.i, span[0].i - 1)
-            phrase_span = doc[subject.left_edge.i : last + 1]
-            phrase = phrase_span.text.strip(" ,")
-            for ent in phrase_span.ents:
-                if ent.label_ == "PERSON":
-                    found = registry.find_person(ent.text) or registry.find_by_surname(ent.text)
-                    return phrase, found.id if found else None
-            found = _lookup(registry, phrase)
-            return phrase, found.id if found else None
-        return None, None
+        return segment_text(text, registry, self.nlp)
 
     # -- matching --------------------------------------------------------------------------------
 
@@ -470,19 +370,6 @@ def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
     return any(start < e and s < end for s, e in spans)
 
 
-def _mask(text: str, quotations: list[Quotation]) -> str:
-    """The text with each quotation's words replaced by one placeholder word, as the extractor does,
-    so that spaCy keeps a quotation and its frame in one sentence and never splits inside it."""
-    chars = list(text)
-    for q in quotations:
-        end = q.content_end
-        while end > q.content_start + 1 and chars[end - 1] in ".!?…":
-            end -= 1  # a sentence end inside the quotation ends the frame's sentence too
-        for i in range(q.content_start, end):
-            chars[i] = MASK_CHAR
-    return "".join(chars)
-
-
 def _candidates(snap: _Snapshot, vectors: np.ndarray, wanted: int) -> list[_Candidates]:
     """Per segment, the `wanted` best quotes by their best variant, from a top-k search over rows.
 
@@ -533,24 +420,13 @@ def _verbatim_row(snap: _Snapshot, norm: str, scores: _RowScores) -> int | None:
     return exact[sims.index(max(sims))]  # the first of equals, as max() over the rows was
 
 
-def _lookup(registry: SpeakerRegistry, name: str) -> Speaker | None:
-    """A name as written → a known speaker: whole name, then shorter tails ("Ukraine's foreign
-    minister Andriy Sybiga" → "Andriy Sybiga"), then a person's spelling variant or bare surname."""
-    words = name.split()
-    for k in range(len(words)):
-        found = registry.lookup(" ".join(words[k:]))
-        if found is not None:
-            return found
-    return registry.find_person(name) or (registry.find_by_surname(name) if len(words) == 1 else None)
-
-
 def _resolve_argument(registry: SpeakerRegistry, speaker: str | None) -> tuple[str | None, str | None]:
     if speaker is None or not speaker.strip():
         return None, None
     name = speaker.strip()
     if name in registry.speakers:  # an id, as the API's speaker endpoints give them
         return registry.speakers[name].name, name
-    found = _lookup(registry, name)
+    found = registry.resolve_name(name)
     return name, found.id if found else None
 
 

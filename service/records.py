@@ -123,6 +123,18 @@ class Extraction:
 
 
 @dataclass(frozen=True, slots=True)
+class Segment:
+    """A piece of a text to check: a quotation, reported speech, or another sentence."""
+
+    text: str
+    start: int
+    end: int
+    kind: str  # "quote" | "sentence"
+    speaker_mention: str | None  # the speaker the input names for this segment, as written
+    speaker_id: str | None  # that speaker, when the store's registry knows them
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     """A variant as a reader sees it: who published this wording, where and when."""
 

@@ -201,6 +201,16 @@ class SpeakerRegistry:
         }
         return self.speakers[hits.pop()] if len(hits) == 1 else None
 
+    def resolve_name(self, name: str) -> Speaker | None:
+        """A name as written → a known speaker: whole name, then shorter tails ("Ukraine's foreign
+        minister Andriy Sybiga" → "Andriy Sybiga"), then a person's spelling variant or bare surname."""
+        words = name.split()
+        for k in range(len(words)):
+            found = self.lookup(" ".join(words[k:]))
+            if found is not None:
+                return found
+        return self.find_person(name) or (self.find_by_surname(name) if len(words) == 1 else None)
+
     def person(self, full_name: str, role: str | None = None) -> Speaker:
         """The registered person with this name, or a new one (id from the first full name seen)."""
         found = self.find_person(full_name)

@@ -55,11 +55,19 @@ _TOPIC_CUES = frozenset(
     """.split()
 )
 _TOPIC_PREPS = {"about", "of", "on", "over"}
+# Verbs whose content can be a gerund: "reported raising $9 million", "denied knowing him".
+_GERUND_CUES = frozenset(
+    """
+    report recall admit deny mention acknowledge suggest propose recommend discuss describe remember regret
+    consider favor favour support oppose endorse claim
+    """.split()
+)
+_ANY_CONTENT_PREPS = {"about", "of", "for", "on", "against", "over"}
 # Verbs whose content is an infinitive ("wants to run", "promised to cut", "urged them to vote").
 _XCOMP_CUES = frozenset(
     """
     want plan hope intend seek aim wish try decide prefer refuse decline vote choose promise pledge vow
-    threaten urge call ask agree offer demand expect push press encourage warn tell order
+    threaten urge call ask agree offer demand expect push press encourage warn tell order appear seem
     """.split()
 )
 # Prepositions that carry the content after a cue: "called for …", "warned of …", "spoke about …".
@@ -109,7 +117,12 @@ class Attribution:
 
 
 def extract_article(article: Article, registry: SpeakerRegistry, nlp: object) -> Extraction:
-    parsed = parse_article(article, nlp)
+    return read_attributions(parse_article(article, nlp), registry)
+
+
+def read_attributions(parsed: ParsedArticle, registry: SpeakerRegistry) -> Extraction:
+    """The attributions of a parsed article, front to back, with their sources resolved."""
+    article = parsed.article
     discourse = Discourse(parsed, registry)
     discourse.learn_names()
     mentions: list[QuoteMention] = []
@@ -341,10 +354,8 @@ def _verb_attribution(parsed: ParsedArticle, cue: Token, quotes: list[Quotation]
         return None
     if source is not None and source.lower_ in ("it", "there", "this", "that") and source.dep_ == "expl":
         return None
-    if cls is not CueClass.SPEECH and source is not None:
-        cls = _class_by_subject(cls, source)
-    elif cls is CueClass.SPEECH and lemma in ("suggest", "reveal", "show", "find", "indicate") and source is not None:
-        cls = _class_by_subject(CueClass.EVIDENCE, source)
+    if source is not None and lemma in _SPEECH_OR_EVIDENCE:
+        cls = CueClass.EVIDENCE if _evidence_subject(source) else CueClass.SPEECH
     complement = _complement(parsed, cue, lemma, cls)
     if cls is CueClass.SPEECH and not quotes and _ends_with_colon(parsed, cue):
         words = sum(1 for h in complement for t in h.subtree if not t.is_punct)
@@ -389,13 +400,12 @@ def _verb_attribution(parsed: ParsedArticle, cue: Token, quotes: list[Quotation]
     )
 
 
-def _class_by_subject(cls: CueClass, subject: Token) -> CueClass:
-    """'Polls suggest' is evidence; 'the senator suggested' is speech."""
-    if subject.lemma_.lower() in EVIDENCE_SUBJECTS or subject.lower_ in EVIDENCE_SUBJECTS:
-        return CueClass.EVIDENCE
-    if cls is CueClass.EVIDENCE and (subject.ent_type_ in ("PERSON", "ORG", "NORP", "GPE") or subject.pos_ == "PRON"):
-        return CueClass.SPEECH
-    return cls
+# Speech by a person, evidence by a document: "the senator suggested" / "the poll suggests".
+_SPEECH_OR_EVIDENCE = frozenset("suggest reveal indicate estimate predict".split())
+
+
+def _evidence_subject(subject: Token) -> bool:
+    return subject.lemma_.lower() in EVIDENCE_SUBJECTS or subject.lower_ in EVIDENCE_SUBJECTS
 
 
 def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) -> list[Token]:
@@ -423,10 +433,12 @@ def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) ->
             heads += [c for c in kids if c.dep_ in ("oprd", "xcomp") or (c.dep_ == "prep" and c.lower_ == "as")]
     # "dismissed suggestions that …", "denied reports that …": the clause the noun carries.
     heads = [_claim_clause(h) or h for h in heads]
-    if not heads:
-        preps = _CONTENT_PREPS.get(lemma, set())
-        heads += [c for c in kids if c.dep_ in ("prep", "prt") and c.lower_ in preps]
-        heads = [h for h in heads if any(g.dep_ in ("pobj", "pcomp") for g in h.children)]
+    if not heads and lemma in _GERUND_CUES:  # "reported raising $9 million", "recalled meeting him"
+        heads += [c for c in kids if c.tag_ == "VBG" and c.dep_ in ("xcomp", "dobj", "ccomp") and c.i > cue.i]
+    if not heads:  # "called for …", "warned of …", "talked about …", "railed against …"
+        preps = _CONTENT_PREPS.get(lemma, _ANY_CONTENT_PREPS)
+        heads += [c for c in kids if c.dep_ in ("prep", "prt") and c.lower_ in preps and c.i > cue.i]
+        heads = [h for h in heads if any(g.dep_ in ("pobj", "pcomp") for g in h.children)][:1]
     return heads
 
 
@@ -760,4 +772,4 @@ def _cue_text(cue: Token) -> str:
     return " ".join(p.text for p in pieces)
 
 
-__all__ = ["Attribution", "extract_article", "mention_for", "noun_phrase"]
+__all__ = ["Attribution", "extract_article", "mention_for", "noun_phrase", "read_attributions"]

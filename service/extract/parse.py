@@ -98,9 +98,12 @@ def mask(text: str, blocks: list[Block], quotes: list[Quotation]) -> str:
     return "".join(chars)
 
 
-def parse_article(article: Article, nlp: object) -> ParsedArticle:
+def parse_article(article: Article, nlp: object, prose: bool = False) -> ParsedArticle:
+    """`prose`: every line is read (a text sent for checking has no bylines, captions or title)."""
     text = article.text
     blocks = split_blocks(text, article.title)
+    if prose:
+        blocks = [Block(b.start, b.end, b.text, True) for b in blocks]
     quotes = find_quotations(text, blocks)
     doc: Doc = nlp(mask(text, blocks, quotes))  # type: ignore[operator]
     body = [b for b in blocks if b.body]
