@@ -535,11 +535,10 @@ def _asides(head: Token) -> list[Token]:
     for child in head.children:
         if child.dep_ not in ("advcl", "conj") or child.i <= head.i:
             continue
-        first = child.left_edge
-        before = head.doc[first.i - 1] if first.i > 0 else None
-        if first.lower_ in _ASIDE_MARKS and before is not None and before.text == ",":
-            out.append(child)
-        elif first.lower_ == "even" and first.i + 1 < len(head.doc) and head.doc[first.i + 1].lower_ in ("as", "though"):
+        first, doc = child.left_edge, head.doc
+        after_comma = first.i > 0 and doc[first.i - 1].text == ","
+        even_as = first.lower_ == "even" and first.i + 1 < len(doc) and doc[first.i + 1].lower_ in ("as", "though")
+        if (first.lower_ in _ASIDE_MARKS and after_comma) or even_as:
             out.append(child)
     return sorted(out, key=lambda t: t.left_edge.i)
 
