@@ -1,6 +1,7 @@
 """Embedding backends and cross-request batching, measured against each other in one run.
 
     .venv/bin/python bench/bench_backends.py [--threads N] [--runs 7] [--single 120] [--callers 8] [--per-caller 12]
+    .venv/bin/python bench/bench_backends.py --presets avx2,avx512,avx512_vnni [--runs 7] [--single 120]
 
 The machine is shared and noisy: every figure that matters is a ratio of two measurements taken in
 alternation in this run (best of --runs and median both shown). Model threads default to what one
@@ -16,17 +17,22 @@ number. The encode cache is off throughout, so every text reaches the model.
    (QUOTES_BATCH_MAX_TEXTS=1): throughput.
 5. Batching, open loop: the same callers sending at random (Poisson) times at --load of the
    capacity measured in 4: latency per request, which is what a window could trade.
+
+With --presets, instead: each int8 preset exported (and checked, as `model export-onnx` does) in a
+linked copy of the model folder, the served export untouched, then one table: what each export
+kept in fp32 and its agreement, and its article throughput (batch 64) and single-sentence latency
+against torch fp32, all models measured in alternation.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import shlex
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -37,18 +43,9 @@ import numpy as np
 
 from service.config import REPO_ROOT, Settings
 from service.corpus import load_corpus
-from service.embed import Embedder, export_onnx, load_embedder
+from service.embed import Embedder, cpu_name, linked_model_copy, load_embedder
 from service.nlp import load_nlp
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from service.onnx_export import Int8Refused, export_onnx
 
 
 def load() -> str:
@@ -79,6 +76,7 @@ def fresh(base: Embedder, **options: float) -> Embedder:
         base._model,
         base.revision,
         backend=base.backend,
+        export=base.export,
         cache_size=0,
         batch_wait_ms=float(options.get("wait_ms", 5.0)),
         batch_max_texts=int(options.get("max_texts", 64)),
@@ -134,6 +132,55 @@ def open_loop(embedder: Embedder, sentences: list[str], callers: int, per_caller
     return latencies
 
 
+def preset_table(
+    settings: Settings, presets: list[str], torch_e: Embedder, sentences: list[str], args: argparse.Namespace
+) -> None:
+    int8: dict[str, Embedder] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-presets-") as tmp:
+        for preset in presets:
+            model = linked_model_copy(settings.model_dir, Path(tmp) / preset)
+            started = time.perf_counter()
+            try:
+                export_onnx(
+                    model,
+                    quantization=preset,
+                    corpus_dir=settings.corpus_dir,
+                    speakers_file=settings.effective_speakers_file(),
+                )
+            except Int8Refused as exc:
+                print(f"   {preset}: {exc}")
+                continue
+            int8[preset] = fresh(load_embedder(model, backend="onnx-int8", cache_size=0))
+            print(f"   {preset}: exported and checked in {time.perf_counter() - started:.0f} s")
+    models = {"torch fp32": torch_e, **int8}
+    for e in models.values():  # warm-up: first calls allocate
+        e.encode(sentences[:8], batch_size=64)
+    t = alternate({k: partial(e.encode, sentences, batch_size=64) for k, e in models.items()}, args.runs)
+    lat: dict[str, list[float]] = {k: [] for k in models}
+    for i in range(args.single):
+        for k, e in models.items():
+            lat[k].append(timed(partial(e.encode, [sentences[i % len(sentences)]])) * 1000)
+    ref = torch_e.encode(sentences, batch_size=64)
+    base_rate = len(sentences) / min(t["torch fp32"])
+    base_ms = statistics.median(lat["torch fp32"])
+    print(
+        f"\n   {'':11} {'fp32 MatMuls':>12} {'min cos corpus':>14} {'min cos articles':>16}   "
+        f"{'articles, batch 64':>24}   {'one sentence, median':>22}"
+    )
+    for k, e in models.items():
+        rate, ms = len(sentences) / min(t[k]), statistics.median(lat[k])
+        speed = f"{rate:6.1f}/s (x{rate / base_rate:.2f})"
+        latency = f"{ms:6.1f} ms (x{base_ms / ms:.2f})"
+        if e.export is None:
+            print(f"   {k:11} {'all':>12} {'':>14} {'':>16}   {speed:>24}   {latency:>22}")
+            continue
+        cos = np.einsum("ij,ij->i", ref, e.encode(sentences, batch_size=64))
+        print(
+            f"   {k:11} {len(e.export.kept_fp32):>12} {e.export.min_cosine:>14.4f} {cos.min():>16.4f}   "
+            f"{speed:>24}   {latency:>22}"
+        )
+
+
 def main() -> int:
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -143,24 +190,34 @@ def main() -> int:
     parser.add_argument("--callers", type=int, default=8)
     parser.add_argument("--per-caller", type=int, default=12)
     parser.add_argument("--load", type=float, default=0.6, help="open loop: offered load, share of capacity")
+    parser.add_argument("--presets", help="comma-separated int8 presets to export and compare (avx2,avx512,...)")
     args = parser.parse_args()
 
     import torch
 
     torch.set_num_threads(args.threads)  # before loading: the ONNX session takes the same count
-    export_onnx(settings.model_dir)
     torch_e = fresh(load_embedder(settings.model_dir, cache_size=0))
-    int8_e = fresh(load_embedder(settings.model_dir, backend="onnx-int8", cache_size=0))
     nlp = load_nlp()
     articles = load_corpus(REPO_ROOT / "corpus")
     sentences = [s.text.strip() for a in articles for s in nlp(a.text).sents if s.text.strip()]
 
     print(f"command: {' '.join(shlex.quote(a) for a in [sys.executable, *sys.argv])}")
     print(
-        f"machine: {os.cpu_count()} cores, {cpu_model()}; load average {load()}; model threads {args.threads}; "
+        f"machine: {os.cpu_count()} cores, {cpu_name()}; load average {load()}; model threads {args.threads}; "
         f"torch {torch.__version__}"
     )
     print(f"workload: {len(articles)} articles, {len(sentences)} sentences, {sum(map(len, sentences))} characters\n")
+    if args.presets:
+        print("int8 presets against torch fp32 (best of runs; ratios of measurements taken in alternation)")
+        preset_table(settings, args.presets.split(","), torch_e, sentences, args)
+        print(f"\nload average at the end: {load()}")
+        return 0
+    try:
+        export_onnx(settings.model_dir)
+    except Int8Refused as exc:
+        print(f"no int8 backend to compare: {exc}")
+        return 1
+    int8_e = fresh(load_embedder(settings.model_dir, backend="onnx-int8", cache_size=0))
 
     for e in (torch_e, int8_e):  # warm-up: first calls allocate
         e.encode(sentences[:8], batch_size=32)

@@ -28,7 +28,7 @@ from .records import Article
 from .speakers import SpeakerRegistry
 from .store import EmbedderLike, SqliteStore, Store, StoreError, backend_of, create_store, open_store, registry_delta
 
-_PIPELINE_SOURCES = ("extract", "canon.py", "speakers.py", "store", "ingest.py", "corpus.py", "nlp.py")
+_PIPELINE_SOURCES = ("extract", "canon.py", "speakers.py", "store", "ingest.py", "corpus.py", "nlp.py", "records.py")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +42,17 @@ class BuildReport:
     store_version: int
 
 
-def fingerprint(corpus_dir: Path, speakers_file: Path | None, model_revision: str) -> str:
-    h = hashlib.sha256(model_revision.encode())
+def fingerprint(
+    corpus_dir: Path, speakers_file: Path | None, salt: str, sources: tuple[str, ...] = _PIPELINE_SOURCES
+) -> str:
+    """Digest of the corpus files, the speakers file and the package `sources` (files or folders)
+    that turn them into what is built, salted with e.g. the model revision."""
+    h = hashlib.sha256(salt.encode())
     files = sorted(p for p in corpus_dir.iterdir() if p.is_file())
     if speakers_file is not None and speakers_file.parent.resolve() != corpus_dir.resolve():
         files.append(speakers_file)
     package = Path(__file__).resolve().parent
-    for name in _PIPELINE_SOURCES:
+    for name in sources:
         target = package / name
         files += sorted(target.rglob("*.py")) if target.is_dir() else [target]
     for path in files:

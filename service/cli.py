@@ -1,7 +1,8 @@
 """Command line: `python -m service COMMAND` (also installed as `quotes`).
 
 Every command works on the pipeline directly, without the HTTP API. Errors print one line to stderr
-and exit with status 2 (bad input or configuration) or 1 (anything else).
+and exit with status 2 (bad input or configuration), 3 (`model export-onnx`: the int8 backend is
+refused on this CPU) or 1 (anything else).
 """
 
 from __future__ import annotations
@@ -20,16 +21,15 @@ from typing import Any
 from .config import ConfigError, Settings
 from .corpus import ArticleMeta, CorpusError, decode_text, make_article, parse_date, parse_url, read_text_file
 from .embed import (
-    EXPORT_FIX,
     ModelError,
     OnnxExport,
-    export_onnx,
     install_model,
     load_embedder,
     onnx_export_problem,
     quantization_for_cpu,
     verify_model,
 )
+from .onnx_export import Int8Refused, export_onnx
 from .records import CanonicalQuote
 from .speakers import RegistryError
 from .store import Store, StoreError, open_store
@@ -63,24 +63,39 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     elif args.action == "export-onnx":
         quantization = args.quantization or quantization_for_cpu()
         started = time.monotonic()
-        changed = export_onnx(settings.model_dir, quantization=quantization)
+        changed = export_onnx(
+            settings.model_dir,
+            quantization=quantization,
+            corpus_dir=settings.corpus_dir,
+            speakers_file=settings.effective_speakers_file(),
+        )
         record = OnnxExport.read(settings.model_dir)
-        where = settings.model_dir / record.file if record else settings.model_dir
+        assert record is not None and record.file is not None
+        where = settings.model_dir / record.file
         if changed:
-            print(
-                f"exported the int8 ONNX model ({quantization}) to {where} in {time.monotonic() - started:.0f} s",
-                file=sys.stderr,
-            )
+            seconds = time.monotonic() - started
+            print(f"exported the int8 ONNX model ({_describe(record)}) to {where} in {seconds:.0f} s", file=sys.stderr)
         else:
-            print(f"int8 ONNX model ({quantization}) already in place at {where}", file=sys.stderr)
+            print(f"int8 ONNX model ({_describe(record)}) already in place at {where}", file=sys.stderr)
     else:
         verify_model(settings.model_dir)
         print(f"model at {settings.model_dir} matches its checksums", file=sys.stderr)
         problem = onnx_export_problem(settings.model_dir)
-        print(problem or f"int8 ONNX export at {settings.model_dir} matches its checksum", file=sys.stderr)
+        record = OnnxExport.read(settings.model_dir)
+        if problem is None and record is not None:
+            print(f"int8 ONNX export ({_describe(record)}) matches its checksum", file=sys.stderr)
+        else:
+            print(problem, file=sys.stderr)
         if problem and settings.embedding_backend == "onnx-int8":
-            raise ModelError(f"{problem}, needed by QUOTES_EMBEDDING_BACKEND=onnx-int8: {EXPORT_FIX}")
+            raise ModelError(f"QUOTES_EMBEDDING_BACKEND=onnx-int8: {problem}")
     return 0
+
+
+def _describe(record: OnnxExport) -> str:
+    return (
+        f"{record.quantization}, {len(record.kept_fp32)} MatMuls kept in fp32, cosine to torch >= "
+        f"{record.min_cosine:.4f} on {record.statements} corpus statements"
+    )
 
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
@@ -394,6 +409,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CorpusError, RegistryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Int8Refused as exc:  # scripts/install.sh goes on without the int8 backend on this status
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     except (ModelError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

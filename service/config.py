@@ -250,9 +250,7 @@ class Settings:
 
             problem = onnx_export_problem(self.model_dir)
             if problem:
-                raise ConfigError(
-                    f"QUOTES_EMBEDDING_BACKEND=onnx-int8: {problem}; run `python -m service model export-onnx`"
-                )
+                raise ConfigError(f"QUOTES_EMBEDDING_BACKEND=onnx-int8: {problem}")
         if self.store_url:
             from .store import StoreError
             from .store.postgres import PostgresStore

@@ -5,14 +5,14 @@ same weights; `model_revision()` (a digest of the checksum manifest) is recorded
 
 Two backends: `torch` (fp32, the reference; the store is built with it) and `onnx-int8`, an int8
 ONNX export of the same weights made offline by `python -m service model export-onnx` for this
-CPU's instruction set. The Embedder in front of either merges concurrent requests into shared
-model calls (service/batching.py) and keeps recently encoded texts in an LRU cache.
+CPU's instruction set and checked there against torch (service/onnx_export.py); this module reads
+the export's record and serves the file. The Embedder in front of either merges concurrent
+requests into shared model calls (service/batching.py) and keeps recently encoded texts in an LRU
+cache.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -23,9 +23,8 @@ import tempfile
 import threading
 import time
 import unicodedata
-import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,19 +118,25 @@ def install_model(model_dir: Path, checksums: Path = CHECKSUMS) -> bool:
     return True
 
 
-# -- the int8 ONNX export ---------------------------------------------------------------------------
+def linked_model_copy(model_dir: Path, dest: Path, checksums: Path = CHECKSUMS) -> Path:
+    """A model folder at `dest` whose files are links to `model_dir`'s: it passes the checks, and an
+    int8 export for another preset can be made there without touching the one served (the tests
+    and bench/bench_backends.py do)."""
+    for name in read_checksums(checksums):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        (dest / name).symlink_to(model_dir.resolve() / name)
+    return dest
+
+
+# -- the int8 ONNX export: its record, and whether it can be served ---------------------------------
+# The export itself (and its accuracy check) is service/onnx_export.py; serving needs only the record.
 
 BACKENDS = ("torch", "onnx-int8")
-ONNX_RECORD = "onnx/qint8.json"  # which file was exported, for which CPU, from which weights
-ONNX_RECORD_FORMAT = "quotes-onnx-int8/1"
+ONNX_RECORD = "onnx/qint8.json"  # what was exported (or refused), for which CPU, from which weights
+ONNX_RECORD_FORMAT = "quotes-onnx-int8/2"
 EXPORT_FIX = "run `python -m service model export-onnx` (part of scripts/install.sh)"
+TORCH_INSTEAD = "use QUOTES_EMBEDDING_BACKEND=torch (the default) instead"
 _QUANTIZATIONS = ("avx512_vnni", "avx512", "avx2", "arm64")
-# MatMuls the int8 export leaves in fp32 (node names of optimum's BERT export). Dynamic int8
-# quantises each activation tensor with one scale; with every MatMul quantised, the shortest corpus
-# statement ("I have no comment on that.") falls to cosine 0.978 against torch. Keeping the first
-# feed-forward layer in float lifts the corpus minimum to 0.981 (MRPC sentences: 0.985 -> 0.986)
-# for about 12% of int8 throughput. Measurements and the alternatives tried: models/README.md.
-INT8_KEEP_FP32: tuple[str, ...] = ("/encoder/layer.0/intermediate/dense/MatMul",)
 
 
 def quantization_for_cpu(cpuinfo: Path = Path("/proc/cpuinfo"), machine: str | None = None) -> str:
@@ -158,13 +163,32 @@ def quantization_for_cpu(cpuinfo: Path = Path("/proc/cpuinfo"), machine: str | N
     return "avx2"
 
 
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name: the int8 agreement is measured on one CPU's kernels, the record says which."""
+    try:
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 @dataclass(frozen=True, slots=True)
 class OnnxExport:
-    file: str  # relative to the model directory, e.g. onnx/model_qint8_avx512_vnni.onnx
+    """onnx/qint8.json: the int8 file kept for this CPU, or why none was (`refused`)."""
+
     quantization: str
     source_revision: str  # model_revision() of the torch weights it was exported from
-    sha256: str
+    check: str  # digest of what agreement was checked against and how (service/onnx_export.py)
+    min_cosine_required: float
+    statements: int  # corpus statements the agreement was measured on
+    min_cosine: float  # of the kept file; when refused, the best any rung reached
+    measured_on: str
+    file: str | None = None  # relative to the model directory, e.g. onnx/model_qint8_avx2.onnx
+    sha256: str | None = None
     kept_fp32: tuple[str, ...] = ()
+    refused: str | None = None
 
     @classmethod
     def read(cls, model_dir: Path) -> OnnxExport | None:
@@ -172,177 +196,54 @@ class OnnxExport:
             raw = json.loads((model_dir / ONNX_RECORD).read_text(encoding="utf-8"))
             if raw.get("format") != ONNX_RECORD_FORMAT:
                 return None
+            agreement = raw["agreement"]
             return cls(
-                str(raw["file"]),
-                str(raw["quantization"]),
-                str(raw["source_revision"]),
-                str(raw["sha256"]),
-                tuple(str(n) for n in raw.get("kept_fp32", ())),
+                quantization=str(raw["quantization"]),
+                source_revision=str(raw["source_revision"]),
+                check=str(raw["check"]),
+                min_cosine_required=float(raw["min_cosine_required"]),
+                statements=int(agreement["statements"]),
+                min_cosine=float(agreement["min_cosine"]),
+                measured_on=str(raw.get("measured_on", "?")),
+                file=None if raw.get("file") is None else str(raw["file"]),
+                sha256=None if raw.get("sha256") is None else str(raw["sha256"]),
+                kept_fp32=tuple(str(n) for n in raw.get("kept_fp32", ())),
+                refused=None if raw.get("refused") is None else str(raw["refused"]),
             )
-        except (OSError, ValueError, KeyError, AttributeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
+    def summary(self) -> dict[str, Any]:
+        """What /v1/info and the start log show of the int8 backend."""
+        return {
+            "quantization": self.quantization,
+            "kept_fp32": len(self.kept_fp32),
+            "min_cosine": self.min_cosine,
+            "min_cosine_required": self.min_cosine_required,
+            "statements": self.statements,
+            "measured_on": self.measured_on,
+        }
 
-def onnx_export_problem(
-    model_dir: Path,
-    checksums: Path = CHECKSUMS,
-    quantization: str | None = None,
-    keep_fp32: tuple[str, ...] | None = None,
-) -> str | None:
-    """Why the int8 export cannot be used as it is (None when it is current and intact).
 
-    `quantization` and `keep_fp32`, when given, must also match how it was made (the export step
-    redoes it when they change; loading accepts any intact export of these weights).
+def onnx_export_problem(model_dir: Path, checksums: Path = CHECKSUMS) -> str | None:
+    """Why the int8 export cannot be served (None when it is intact, of these weights, and kept).
+
+    One line that ends with what to do: export again, or use the torch backend when this CPU's
+    export was refused.
     """
     record = OnnxExport.read(model_dir)
     if record is None:
-        return f"no int8 ONNX export in {model_dir}"
+        return f"no int8 ONNX export in {model_dir}: {EXPORT_FIX}"
     if record.source_revision != model_revision(checksums):
-        return f"the int8 ONNX export in {model_dir} was made from other weights"
-    if quantization is not None and record.quantization != quantization:
-        return f"the int8 ONNX export in {model_dir} is for {record.quantization}, this CPU wants {quantization}"
-    if keep_fp32 is not None and record.kept_fp32 != keep_fp32:
-        return f"the int8 ONNX export in {model_dir} keeps other MatMuls in fp32"
+        return f"the int8 ONNX export in {model_dir} was made from other weights: {EXPORT_FIX}"
+    if record.refused is not None or record.file is None:
+        return f"the int8 ONNX backend was refused at export on {record.measured_on}: {record.refused}; {TORCH_INSTEAD}"
     path = model_dir / record.file
     if not path.is_file():
-        return f"the int8 ONNX export in {model_dir} is incomplete ({record.file} is missing)"
+        return f"the int8 ONNX export in {model_dir} is incomplete ({record.file} is missing): {EXPORT_FIX}"
     if _sha256(path) != record.sha256:
-        return f"the int8 ONNX export in {model_dir} is corrupt ({record.file} fails its checksum)"
+        return f"the int8 ONNX export in {model_dir} is corrupt ({record.file} fails its checksum): {EXPORT_FIX}"
     return None
-
-
-@contextlib.contextmanager
-def _quiet_export() -> Iterator[None]:
-    """The exporters' warnings and log lines are about their own internals, not about anything to fix:
-    the legacy TorchScript ONNX exporter's deprecation, tracer warnings on constant masks, optimum's
-    advice to save a model that is being saved. Silenced here only, so they neither clutter
-    scripts/install.sh nor turn into errors under pytest's filterwarnings=error."""
-    # Imported first: transformers and optimum set their loggers' levels when first imported.
-    import optimum.onnxruntime  # noqa: F401
-    import transformers  # noqa: F401
-    from torch.jit import TracerWarning
-
-    loggers = [logging.getLogger(n) for n in ("sentence_transformers", "transformers", "optimum")]
-    levels = [lg.level for lg in loggers]
-
-    with warnings.catch_warnings():
-        for category in (DeprecationWarning, FutureWarning, UserWarning, TracerWarning):
-            warnings.simplefilter("ignore", category)
-        try:
-            for lg in loggers:
-                lg.setLevel(logging.ERROR)
-            yield
-        finally:
-            for lg, level in zip(loggers, levels, strict=True):
-                lg.setLevel(level)
-
-
-def _export_int8(model_dir: Path, into: Path, quantization: str, keep_fp32: tuple[str, ...]) -> Path:
-    """Export the torch weights in `model_dir` to ONNX and quantise them to int8 in `into`.
-
-    sentence-transformers' own path: loading with backend="onnx" exports the local weights with
-    optimum (offline, into optimum's temporary directory), and export_dynamic_quantized_onnx_model
-    writes <into>/onnx/model_qint8_<quantization>.onnx with optimum's preset for that CPU (as an
-    explicit config only to pass `nodes_to_exclude`; the file name is the preset's own).
-    """
-    from optimum.onnxruntime.configuration import AutoQuantizationConfig
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.backend import export_dynamic_quantized_onnx_model
-
-    # export=True: never pick up an ONNX file already in the directory (e.g. a previous int8 one).
-    model = SentenceTransformer(
-        str(model_dir),
-        backend="onnx",
-        device="cpu",
-        local_files_only=True,
-        model_kwargs={"export": True, "provider": "CPUExecutionProvider"},
-    )
-    try:
-        config = getattr(AutoQuantizationConfig, quantization)(is_static=False, nodes_to_exclude=list(keep_fp32))
-        export_dynamic_quantized_onnx_model(
-            model, quantization_config=config, model_name_or_path=str(into), file_suffix=f"qint8_{quantization}"
-        )
-    finally:
-        # optimum keeps the fp32 export in a TemporaryDirectory owned by the model; removing it now
-        # frees ~90 MB of /tmp and avoids the ResourceWarning of an implicit cleanup at exit.
-        tempdir = getattr(model.transformers_model, "_model_save_dir_tempdirectory_instance", None)
-        if tempdir is not None:
-            tempdir.cleanup()
-    out = into / "onnx" / f"model_qint8_{quantization}.onnx"
-    if keep_fp32:  # a renamed node would silently be quantised: check that each one is still float
-        import onnx
-
-        floats = {n.name for n in onnx.load(str(out), load_external_data=False).graph.node if n.op_type == "MatMul"}
-        lost = sorted(set(keep_fp32) - floats)
-        if lost:
-            raise ModelError(f"int8 export: no float MatMul named {', '.join(lost)} (INT8_KEEP_FP32 in {__name__})")
-    return out
-
-
-def export_onnx(
-    model_dir: Path,
-    checksums: Path = CHECKSUMS,
-    quantization: str | None = None,
-    keep_fp32: tuple[str, ...] = INT8_KEEP_FP32,
-    exporter: Callable[[Path, Path, str, tuple[str, ...]], Path] = _export_int8,
-) -> bool:
-    """Write the int8 ONNX model next to the torch weights. Returns False when it is already current.
-
-    Skipped when the record names a file that exists, matches its checksum and was exported from
-    the weights now in `model_dir` for this CPU. The file is written in a temporary directory and
-    renamed into place, then the record is replaced: an interrupted export leaves the previous state.
-    """
-    quantization = quantization or quantization_for_cpu()
-    if quantization not in _QUANTIZATIONS:
-        raise ModelError(f"unknown int8 quantization {quantization!r} (one of {', '.join(_QUANTIZATIONS)})")
-    verify_model(model_dir, checksums)
-    onnx_dir = model_dir / "onnx"
-    onnx_dir.mkdir(exist_ok=True)
-    # Two installs at once (two `./run test` in one checkout) must not interleave their exports.
-    with (onnx_dir / ".export.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if onnx_export_problem(model_dir, checksums, quantization, keep_fp32) is None:
-            return False
-        for stale in onnx_dir.glob(".export-*"):  # left by an interrupted export (we hold the lock)
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=onnx_dir))
-        try:
-            with _quiet_export():
-                exported = exporter(model_dir, tmp, quantization, keep_fp32)
-            final = onnx_dir / exported.name
-            exported.chmod(0o644)
-            exported.replace(final)
-            record = {
-                "format": ONNX_RECORD_FORMAT,
-                "file": final.relative_to(model_dir).as_posix(),
-                "quantization": quantization,
-                "kept_fp32": list(keep_fp32),
-                "source_revision": model_revision(checksums),
-                "sha256": _sha256(final),
-                "made_with": _versions(),
-            }
-            staged = tmp / "qint8.json"
-            staged.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-            staged.chmod(0o644)
-            staged.replace(model_dir / ONNX_RECORD)
-            for old in onnx_dir.glob("model_qint8_*.onnx"):  # an export for another CPU
-                if old != final:
-                    old.unlink()
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return True
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for dist in ("sentence-transformers", "optimum-onnx", "onnxruntime", "torch"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = "?"
-    return out
 
 
 # -- the embedder ----------------------------------------------------------------------------------
@@ -411,6 +312,7 @@ class Embedder:
         batch_max_texts: int = 64,
         cache_size: int = 4096,
         model_lock: threading.Lock | None = None,
+        export: OnnxExport | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise ModelError(f"unknown embedding backend {backend!r} (one of {', '.join(BACKENDS)})")
@@ -418,6 +320,7 @@ class Embedder:
         self.name = MODEL_NAME
         self.revision = revision  # of the torch weights, whichever backend: the store stays valid
         self.backend = backend
+        self.export = export  # onnx-int8: how its file was made and how well it agrees with torch
         self.dim = int(model.get_embedding_dimension() or 0)
         # SentenceTransformer.encode is not documented as thread-safe; gunicorn threads share one
         # model. The batcher already runs one call at a time; the lock also covers other embedders
@@ -433,6 +336,11 @@ class Embedder:
         self.cache_hits = 0
         self.cache_misses = 0
         self._counts_lock = threading.Lock()
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The backend and, for int8, what its export chose and measured (/v1/info, the start log)."""
+        return {"backend": self.backend, **(self.export.summary() if self.export else {})}
 
     @property
     def batcher(self) -> Batcher:
@@ -490,6 +398,7 @@ class Embedder:
 class _Loaded:
     model: Any
     lock: threading.Lock
+    export: OnnxExport | None
 
 
 _models: dict[tuple[Path, str], _Loaded] = {}
@@ -513,44 +422,54 @@ def _onnx_session_options() -> Any:
     return options
 
 
-def _load_model(model_dir: Path, backend: str, checksums: Path) -> Any:
+def _load_model(model_dir: Path, backend: str, checksums: Path) -> _Loaded:
     verify_model(model_dir, checksums)
     from sentence_transformers import SentenceTransformer
 
     if backend == "torch":
         try:
-            return SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+            model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+            return _Loaded(model, threading.Lock(), None)
         except Exception as exc:  # a model that passed its checksum but still fails is a setup bug
             raise ModelError(f"embedding model at {model_dir} failed to load ({exc}): {FIX}") from exc
     problem = onnx_export_problem(model_dir, checksums)
     if problem is not None:
-        raise ModelError(f"{problem}, needed by QUOTES_EMBEDDING_BACKEND=onnx-int8: {EXPORT_FIX}")
+        raise ModelError(f"QUOTES_EMBEDDING_BACKEND=onnx-int8: {problem}")
     record = OnnxExport.read(model_dir)
-    assert record is not None
-    wanted = quantization_for_cpu()
-    if record.quantization != wanted:  # e.g. an image built on another machine: works, maybe slower
+    assert record is not None and record.file is not None
+    wanted, here = quantization_for_cpu(), cpu_name()
+    if record.measured_on != here:  # e.g. an image built on another machine: its kernels may differ from ours
         log.warning(
-            "the int8 ONNX model was exported for %s, this CPU suits %s: %s",
-            record.quantization,
-            wanted,
+            "the int8 ONNX model's agreement with torch was measured on %s, not on this CPU (%s): %s to check it here",
+            record.measured_on,
+            here,
             EXPORT_FIX,
         )
+    elif record.quantization != wanted:  # forced: checked here, works, maybe slower
+        log.warning("the int8 ONNX model was exported for %s, this CPU suits %s", record.quantization, wanted)
     try:
-        return SentenceTransformer(
-            str(model_dir),
-            backend="onnx",
-            device="cpu",
-            local_files_only=True,
-            # export=False: a missing file is an error here, never a silent export at start-up.
-            model_kwargs={
-                "file_name": record.file,
-                "provider": "CPUExecutionProvider",
-                "session_options": _onnx_session_options(),
-                "export": False,
-            },
-        )
+        return _Loaded(onnx_sentence_transformer(model_dir, record.file), threading.Lock(), record)
     except Exception as exc:
         raise ModelError(f"int8 ONNX model {model_dir / record.file} failed to load ({exc}): {EXPORT_FIX}") from exc
+
+
+def onnx_sentence_transformer(model_dir: Path, file: str) -> Any:
+    """The int8 model as the service runs it (the export checks its candidates through this too)."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(
+        str(model_dir),
+        backend="onnx",
+        device="cpu",
+        local_files_only=True,
+        # export=False: a missing file is an error here, never a silent export at start-up.
+        model_kwargs={
+            "file_name": file,
+            "provider": "CPUExecutionProvider",
+            "session_options": _onnx_session_options(),
+            "export": False,
+        },
+    )
 
 
 def load_embedder(
@@ -574,7 +493,7 @@ def load_embedder(
     with _cache_lock:
         if key not in _embedders:
             if (path, backend) not in _models:
-                _models[(path, backend)] = _Loaded(_load_model(model_dir, backend, checksums), threading.Lock())
+                _models[(path, backend)] = _load_model(model_dir, backend, checksums)
             loaded = _models[(path, backend)]
             _embedders[key] = Embedder(
                 loaded.model,
@@ -584,5 +503,6 @@ def load_embedder(
                 batch_max_texts=batch_max_texts,
                 cache_size=cache_size,
                 model_lock=loaded.lock,
+                export=loaded.export,
             )
         return _embedders[key]

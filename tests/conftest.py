@@ -6,6 +6,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pgdb
 import pytest
@@ -45,6 +46,22 @@ def nlp() -> object:
 
 
 @pytest.fixture(scope="session")
+def onnx_embedder(settings: Settings) -> Embedder:
+    """The int8 backend, as scripts/install.sh exported it (or now, when it has not: 30 s to a minute).
+
+    Skipped, with the export's reason, on a CPU where no int8 export keeps the accuracy promise
+    (tests/test_onnx_export.py checks the refusal itself).
+    """
+    from service.onnx_export import Int8Refused, export_onnx
+
+    try:
+        export_onnx(settings.model_dir)
+    except Int8Refused as exc:
+        pytest.skip(str(exc))
+    return load_embedder(settings.model_dir, backend="onnx-int8")
+
+
+@pytest.fixture(scope="session")
 def built_store(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, nlp: object) -> SqliteStore:
     path = tmp_path_factory.mktemp("store") / "quotes.sqlite3"
     build_store(CORPUS, path, embedder, nlp, CORPUS / "speakers.json")
@@ -65,6 +82,14 @@ def pg_corpus(pg_server: str, embedder: Embedder, nlp: object) -> str:
     url = pgdb.new_database(pg_server, "corpus")
     build_store(CORPUS, url, embedder, nlp, CORPUS / "speakers.json")
     return url
+
+
+@pytest.fixture(scope="session")
+def statements(built_store: SqliteStore, nlp: Any) -> list[str]:
+    """Every reported wording in the corpus store, and every sentence of each (deduplicated)."""
+    wordings = sorted({v.text for q in built_store.quotes(limit=1 << 30)[1] for v in q.variants})
+    sentences = {s.text.strip() for w in wordings for s in nlp(w).sents}  # type: ignore[operator]
+    return sorted(set(wordings) | {s for s in sentences if s})
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ until the batcher reports the expected number of queued requests; nothing assert
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 import unicodedata
@@ -21,38 +20,11 @@ import pytest
 
 from service.batching import Batcher
 from service.config import Settings
-from service.embed import (
-    CHECKSUMS,
-    ONNX_RECORD,
-    Embedder,
-    ModelError,
-    OnnxExport,
-    export_onnx,
-    load_embedder,
-    normalise,
-    onnx_export_problem,
-    quantization_for_cpu,
-    read_checksums,
-)
+from service.embed import Embedder, ModelError, OnnxExport, linked_model_copy, load_embedder, normalise
 from service.match import Matcher
 from service.store import SqliteStore
 
 TIMEOUT = 120.0  # only ever reached when something is broken (a hang), never part of a pass
-
-
-@pytest.fixture(scope="session")
-def onnx_embedder(settings: Settings) -> Embedder:
-    """The int8 backend; exported first when `scripts/install.sh` has not done it (about 20 s)."""
-    export_onnx(settings.model_dir)
-    return load_embedder(settings.model_dir, backend="onnx-int8")
-
-
-@pytest.fixture(scope="module")
-def statements(built_store: SqliteStore, nlp: Any) -> list[str]:
-    """Every reported wording in the corpus store, and every sentence of each (deduplicated)."""
-    wordings = sorted({v.text for q in built_store.quotes(limit=1 << 30)[1] for v in q.variants})
-    sentences = {s.text.strip() for w in wordings for s in nlp(w).sents}  # type: ignore[operator]
-    return sorted(set(wordings) | {s for s in sentences if s})
 
 
 def _wait_until(condition: Callable[[], bool]) -> None:
@@ -121,7 +93,7 @@ def _counting(embedder: Embedder) -> list[int]:
 
 
 def test_int8_agrees_with_torch_on_every_corpus_statement(
-    embedder: Embedder, onnx_embedder: Embedder, statements: list[str]
+    settings: Settings, embedder: Embedder, onnx_embedder: Embedder, statements: list[str]
 ) -> None:
     reference = embedder.encode(statements, batch_size=64)
     int8 = onnx_embedder.encode(statements, batch_size=64)
@@ -130,6 +102,10 @@ def test_int8_agrees_with_torch_on_every_corpus_statement(
     cosines = np.einsum("ij,ij->i", reference, int8)
     worst = int(np.argmin(cosines))
     assert cosines.min() >= 0.98, (float(cosines.min()), statements[worst])
+    # The export measured the same agreement on these statements and more (every mention, kept or not).
+    record = OnnxExport.read(settings.model_dir)
+    assert record is not None and onnx_embedder.export == record
+    assert cosines.min() >= record.min_cosine - 1e-6
     # Same identity as the torch weights: a torch-built store serves int8 queries.
     assert (onnx_embedder.name, onnx_embedder.revision) == (embedder.name, embedder.revision)
 
@@ -154,7 +130,7 @@ def test_int8_queries_against_the_torch_store_find_the_same_quotes(
 
 
 def test_missing_export_names_the_fix(tmp_path: Path, settings: Settings) -> None:
-    model = _linked_copy(settings.model_dir, tmp_path / "m")
+    model = linked_model_copy(settings.model_dir, tmp_path / "m")
     with pytest.raises(ModelError, match=r"no int8 ONNX export.*python -m service model export-onnx"):
         load_embedder(model, backend="onnx-int8")
 
@@ -165,79 +141,6 @@ def test_the_embedder_cache_is_per_backend(settings: Settings, embedder: Embedde
     assert embedder.backend == "torch" and onnx_embedder.backend == "onnx-int8"
     with pytest.raises(ModelError, match="unknown embedding backend"):
         load_embedder(settings.model_dir, backend="tensorflow")
-
-
-# -- export ----------------------------------------------------------------------------------------
-
-
-def _linked_copy(src: Path, dest: Path) -> Path:
-    """The model folder with its files linked, not copied: checks pass, nothing large is written."""
-    for name in read_checksums(CHECKSUMS):
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        (dest / name).symlink_to(src / name)
-    return dest
-
-
-def test_export_is_idempotent(settings: Settings, onnx_embedder: Embedder) -> None:
-    record = OnnxExport.read(settings.model_dir)
-    assert record is not None and record.quantization == quantization_for_cpu()
-    path = settings.model_dir / record.file
-    before = (path.stat().st_mtime_ns, (settings.model_dir / ONNX_RECORD).read_bytes())
-    assert export_onnx(settings.model_dir) is False
-    assert (path.stat().st_mtime_ns, (settings.model_dir / ONNX_RECORD).read_bytes()) == before
-    assert onnx_export_problem(settings.model_dir) is None
-
-
-def _fake_exporter(calls: list[str], fail: bool = False) -> Callable[[Path, Path, str, tuple[str, ...]], Path]:
-    def export(model_dir: Path, into: Path, quantization: str, keep_fp32: tuple[str, ...]) -> Path:
-        calls.append(quantization)
-        out = into / "onnx" / f"model_qint8_{quantization}.onnx"
-        out.parent.mkdir(parents=True)
-        out.write_bytes(b"half an onnx file" if fail else b"an onnx file")
-        if fail:
-            raise KeyboardInterrupt  # interrupted half-way
-        return out
-
-    return export
-
-
-def test_export_writes_atomically_and_skips_when_current(tmp_path: Path, settings: Settings) -> None:
-    model = _linked_copy(settings.model_dir, tmp_path / "m")
-    calls: list[str] = []
-    with pytest.raises(KeyboardInterrupt):
-        export_onnx(model, quantization="avx2", exporter=_fake_exporter(calls, fail=True))
-    # Nothing half-written: no model file, no record, no temporary directory.
-    assert sorted(p.name for p in (model / "onnx").iterdir()) == [".export.lock"]
-    assert onnx_export_problem(model) is not None
-
-    assert export_onnx(model, quantization="avx2", exporter=_fake_exporter(calls)) is True
-    record = json.loads((model / ONNX_RECORD).read_text(encoding="utf-8"))
-    assert record["file"] == "onnx/model_qint8_avx2.onnx" and record["quantization"] == "avx2"
-    assert (model / record["file"]).read_bytes() == b"an onnx file"
-    assert export_onnx(model, quantization="avx2", exporter=_fake_exporter(calls)) is False
-    assert calls == ["avx2", "avx2"]  # the skipped call never reached the exporter
-
-    # Another CPU's preset replaces the file; a corrupted file is exported again.
-    assert export_onnx(model, quantization="avx512_vnni", exporter=_fake_exporter(calls)) is True
-    assert sorted(p.name for p in (model / "onnx").glob("*.onnx")) == ["model_qint8_avx512_vnni.onnx"]
-    (model / "onnx" / "model_qint8_avx512_vnni.onnx").write_bytes(b"bit rot")
-    assert "fails its checksum" in (onnx_export_problem(model) or "")
-    assert export_onnx(model, quantization="avx512_vnni", exporter=_fake_exporter(calls)) is True
-
-
-@pytest.mark.parametrize(
-    ("flags", "machine", "expected"),
-    [
-        ("fpu sse avx2 avx512f avx512bw avx512_vnni", "x86_64", "avx512_vnni"),
-        ("fpu sse avx2 avx512f avx512bw", "x86_64", "avx512"),
-        ("fpu sse avx2 avx_vnni", "x86_64", "avx2"),
-        ("", "aarch64", "arm64"),
-    ],
-)
-def test_quantization_follows_the_cpu_flags(tmp_path: Path, flags: str, machine: str, expected: str) -> None:
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n", encoding="utf-8")
-    assert quantization_for_cpu(cpuinfo, machine) == expected
 
 
 # -- batching across requests ----------------------------------------------------------------------

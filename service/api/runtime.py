@@ -102,7 +102,15 @@ class Runtime:
                 callbacks, self._ready_callbacks = self._ready_callbacks, []
             for callback in callbacks:
                 callback(components)
-            log.info("ready", extra={"store_version": matcher.store_version, "load_s": sum(phases.values()), **phases})
+            log.info(
+                "ready",
+                extra={
+                    "store_version": matcher.store_version,
+                    "embedding": embedder.info,
+                    "load_s": sum(phases.values()),
+                    **phases,
+                },
+            )
         except Exception as exc:  # reported by /readyz and every request until fixed
             self._error = str(exc)
             log.error("not ready: %s", exc)

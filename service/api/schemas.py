@@ -360,8 +360,21 @@ class Health(Schema):
     status = fields.String()
 
 
+class EmbeddingInfo(Schema):
+    """The embedding backend; for onnx-int8, what its export chose and measured on this machine."""
+
+    backend = fields.String(metadata={"enum": ["torch", "onnx-int8"]})
+    quantization = fields.String(metadata={"description": "The int8 preset: avx2, avx512, avx512_vnni or arm64."})
+    kept_fp32 = fields.Integer(metadata={"description": "How many MatMuls the int8 export keeps in fp32."})
+    min_cosine = fields.Float(metadata={"description": "The lowest cosine to torch fp32 over the corpus statements."})
+    min_cosine_required = fields.Float(metadata={"description": "What the export had to reach to be kept."})
+    statements = fields.Integer(metadata={"description": "How many corpus statements the agreement was measured on."})
+    measured_on = fields.String(metadata={"description": "The CPU the agreement was measured on."})
+
+
 class InfoResponse(Schema):
     model = fields.Nested(ModelInfo)
+    embedding = fields.Nested(EmbeddingInfo)
     store = fields.Dict(keys=fields.String())
     thresholds = fields.Dict(keys=fields.String())
     limits = fields.Dict(keys=fields.String(), values=fields.Integer())

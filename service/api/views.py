@@ -402,7 +402,7 @@ def readyz() -> dict[str, str]:
 @errors()
 @api_v1.response(200, s.InfoResponse)
 def info() -> dict[str, Any]:
-    """Model, revision, store size and version, thresholds and limits."""
+    """Model, backend, store size and version, thresholds and limits."""
     c = components()
     settings = runtime().settings
     t = c.matcher.thresholds
@@ -410,6 +410,7 @@ def info() -> dict[str, Any]:
     store.pop("location", None)
     return {
         "model": _model(),
+        "embedding": c.embedder.info,
         "store": store,
         "thresholds": {
             "paraphrase": t.paraphrase,
