@@ -398,7 +398,8 @@ class Writer(Reader):
     def insert_quote(self, quote_id: str) -> None: ...
 
     @abstractmethod
-    def insert_variant(self, quote_id: str, mention: QuoteMention, vector: np.ndarray) -> None: ...
+    def insert_variants(self, rows: Sequence[tuple[str, QuoteMention, np.ndarray]]) -> None:
+        """(quote id, mention, vector) of each new variant, in one statement; ids follow their order."""
 
     @abstractmethod
     def bump(self) -> int:
@@ -424,21 +425,20 @@ class Writer(Reader):
         state = self.state()
         if not state.variants:
             return []
-        for norm, hits in zip(norms, self._near(vectors, min_score, state.variants), strict=True):
+        for hits in self._near(vectors, min_score, state.variants):
             found.update((row.id, row) for row in hits)
-            for row in self.same_wording([norm])[0]:
-                found[row.id] = row
+        wordings: set[str] = set(norms)  # the same words, and every run of 3+ words of the mention
+        for norm in norms:
             words = norm.split()
             if len(words) >= canon.MIN_CONTAINED_WORDS:
                 found.update((row.id, row) for row in self.containing(norm))
-                runs = {
+                wordings.update(
                     " ".join(words[i:j])
                     for i in range(len(words))
                     for j in range(i + canon.MIN_CONTAINED_WORDS, len(words) + 1)
-                    if j - i < len(words)
-                }
-                for rows in self.same_wording(sorted(runs)):
-                    found.update((row.id, row) for row in rows)
+                )
+        for rows in self.same_wording(sorted(wordings)):
+            found.update((row.id, row) for row in rows)
         firsts = self.first_variants(sorted({row.quote_id for row in found.values()}))
         clusters: dict[str, canon.Cluster] = {}
         for qid in sorted(firsts, key=lambda q: firsts[q]):

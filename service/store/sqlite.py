@@ -275,6 +275,9 @@ class _SqliteWriter(SqlWriter):
     def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
         return int(self.conn.execute(sql, params).rowcount)
 
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, Any]:
         return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
 
