@@ -8,7 +8,7 @@ same parse that gives the sentences and the loose quotations (the matcher never 
 from __future__ import annotations
 
 from ..corpus import ArticleMeta, make_article
-from ..records import MentionKind, QuoteMention, Segment
+from ..records import MentionKind, QuoteMention, Segment, SegmentKind
 from ..speakers import SpeakerRegistry
 from .attribution import read_attributions
 from .parse import ParsedArticle, parse_article
@@ -34,8 +34,10 @@ def segment_text(text: str, registry: SpeakerRegistry, nlp: object) -> list[Segm
     mentions = read_attributions(parsed, scratch).mentions
     known = registry.speakers
 
-    def named(m: QuoteMention) -> tuple[str | None, str | None]:
-        return m.speaker_mention or None, m.speaker_id if m.speaker_id in known else None
+    def named(m: QuoteMention) -> tuple[str | None, str | None, str | None]:
+        if m.speaker_id in known:
+            return m.speaker_mention or None, m.speaker_id, known[m.speaker_id].name
+        return m.speaker_mention or None, None, None
 
     segments: list[Segment] = []
     starts = {q.content_start for q in parsed.quotations}
@@ -44,16 +46,16 @@ def segment_text(text: str, registry: SpeakerRegistry, nlp: object) -> list[Segm
         if m.kind not in _QUOTED_KINDS or not any(s.start in starts for s in m.spans):
             continue
         covered.update(s.start for s in m.spans)
-        segments.append(Segment(m.text, m.start, min(m.end, len(text)), "quote", *named(m)))
+        segments.append(Segment(m.text, m.start, min(m.end, len(text)), SegmentKind.QUOTE, *named(m)))
     for q in parsed.quotations:
         if q.content_start not in covered and q.content_end <= len(text):
-            mention, sid = _subject_of_quote(parsed, q, registry)
-            segments.append(Segment(q.content(text), q.content_start, q.content_end, "quote", mention, sid))
+            named_by = _subject_of_quote(parsed, q, registry)
+            segments.append(Segment(q.content(text), q.content_start, q.content_end, SegmentKind.QUOTE, *named_by))
     frames = [(q.open, q.close) for q in parsed.quotations]
     for m in mentions:
         if m.kind is not MentionKind.INDIRECT or _overlaps(m.start, m.end, frames):
             continue
-        segments.append(Segment(m.text, m.start, m.end, "sentence", *named(m)))
+        segments.append(Segment(m.text, m.start, m.end, SegmentKind.SENTENCE, *named(m)))
         frames.append((m.start, m.end))
     for sent in parsed.doc.sents:
         start, end = sent.start_char, min(sent.end_char, len(text))
@@ -64,7 +66,7 @@ def segment_text(text: str, registry: SpeakerRegistry, nlp: object) -> list[Segm
         if len(_words(stripped)) < MIN_SENTENCE_WORDS:
             continue
         lead = len(chunk) - len(chunk.lstrip())
-        segments.append(Segment(stripped, start + lead, start + lead + len(stripped), "sentence", None, None))
+        segments.append(Segment(stripped, start + lead, start + lead + len(stripped), SegmentKind.SENTENCE, None, None))
     segments.sort(key=lambda s: (s.start, s.end))
     return segments
 
@@ -79,12 +81,14 @@ def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
     return any(start < e and s < end for s, e in spans)
 
 
-def _subject_of_quote(parsed: ParsedArticle, q: Quotation, registry: SpeakerRegistry) -> tuple[str | None, str | None]:
+def _subject_of_quote(
+    parsed: ParsedArticle, q: Quotation, registry: SpeakerRegistry
+) -> tuple[str | None, str | None, str | None]:
     """The named subject of the verb a quotation hangs under: 'Sybiga spoke of "…"'."""
     doc = parsed.doc
     span = doc.char_span(q.content_start, q.content_end, alignment_mode="expand")
     if span is None or not len(span):
-        return None, None
+        return None, None, None
     node = span[0]
     for _ in range(4):
         if node.head is node:
@@ -94,7 +98,7 @@ def _subject_of_quote(parsed: ParsedArticle, q: Quotation, registry: SpeakerRegi
         if subject is None:
             continue
         if subject.lower_ in _PRONOUNS:
-            return None, None  # a pronoun names nobody in a text without context
+            return None, None, None  # a pronoun names nobody in a text without context
         # The subject's whole phrase, appositions included ("Ukraine's foreign minister Andriy
         # Sybiga" is parsed as "minister" + apposition), up to the quotation.
         last = min(subject.right_edge.i, span[0].i - 1)
@@ -103,7 +107,7 @@ def _subject_of_quote(parsed: ParsedArticle, q: Quotation, registry: SpeakerRegi
         for ent in phrase_span.ents:
             if ent.label_ == "PERSON":
                 found = registry.find_person(ent.text) or registry.find_by_surname(ent.text)
-                return phrase, found.id if found else None
+                return phrase, found.id if found else None, found.name if found else None
         found = registry.resolve_name(phrase)
-        return phrase, found.id if found else None
-    return None, None
+        return phrase, found.id if found else None, found.name if found else None
+    return None, None, None
