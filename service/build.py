@@ -12,7 +12,7 @@ from .embed import load_embedder
 from .nlp import load_nlp
 from .store import BuildReport, build_store
 
-_PIPELINE_SOURCES = ("extract", "canon.py", "speakers.py", "store.py", "corpus.py", "nlp.py")
+_PIPELINE_SOURCES = ("extract", "canon.py", "speakers.py", "store.py", "corpus.py", "nlp.py", "records.py")
 
 
 def fingerprint(

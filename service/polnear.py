@@ -223,6 +223,8 @@ class Report:
     spurious: list[str] = field(default_factory=list)
     wrong_source: list[str] = field(default_factory=list)
     inexact: list[str] = field(default_factory=list)
+    # Found golds whose best prediction has other words: longer, shorter, or shifted.
+    boundaries: dict[str, int] = field(default_factory=lambda: {"longer": 0, "shorter": 0, "shifted": 0})
 
 
 def _pred_slices(m: QuoteMention) -> tuple[str, ...]:
@@ -280,6 +282,10 @@ def score_article(report: Report, gold: GoldArticle, mentions: Iterable[QuoteMen
             )
             continue
         m = preds[best_pred[gi][1]]
+        best_set = tokens.without_that(pred_sets[best_pred[gi][1]])
+        gold_set = tokens.without_that(gs)
+        if best_set != gold_set:
+            report.boundaries["longer" if best_set > gold_set else "shorter" if best_set < gold_set else "shifted"] += 1
         if not exact:
             report.inexact.append(
                 f"{gold.name}: [{'quoted' if g.quoted else 'reported'}] gold {_text_of(gold.text, g.content)[:150]!r}"
@@ -329,6 +335,12 @@ def format_report(report: Report) -> str:
             f"{SLICE_TITLES[key]:<34} {c.gold:>5} {c.pred:>5}  {trio('exact'):>17}  {trio('overlap'):>17}  "
             f"{trio('mention'):>17}  {r['source_acc']:>6.3f}"
         )
+    c = report.counts["all"]
+    b = report.boundaries
+    lines.append(
+        f"golds found {c.mention_gold} of {c.gold}; of those, the best prediction's words are longer {b['longer']}, "
+        f"shorter {b['shorter']}, shifted {b['shifted']}"
+    )
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Extraction on news it was not written against: a regression guard on eight PolNeAR train articles.
+"""Extraction on news it was not written against: a regression guard on 17 PolNeAR train articles.
 
 The corpus is read where it lies (`../shared/polnear`, or QUOTES_POLNEAR_DIR); it has no licence, so
 nothing of it is copied here. The full figures come from
@@ -25,7 +25,7 @@ needs_polnear = pytest.mark.skipif(not (POLNEAR / "train").is_dir(), reason=f"no
 
 @pytest.fixture(scope="module")
 def sample() -> list[GoldArticle]:
-    return load_polnear(POLNEAR / "train")[::105]  # eight articles, one per outlet or so
+    return load_polnear(POLNEAR / "train")[::52]  # 17 articles, every outlet
 
 
 @needs_polnear
@@ -36,14 +36,14 @@ def test_figures_on_a_handful_of_train_articles(nlp: object, sample: list[GoldAr
             outlet="PolNeAR", url=f"https://polnear.invalid/{gold.name}", published=None, title=gold.title
         )
         score_article(report, gold, extract_article(make_article(gold.text, meta), SpeakerRegistry(), nlp).mentions)
-    assert report.articles == 8 and report.counts["all"].gold > 150
+    assert report.articles == 17 and report.counts["all"].gold > 400
     speech, quoted, everything = (report.counts[k].ratios() for k in ("speech", "quoted", "all"))
-    # Measured when this guard was written: 0.857 / 0.908, 0.959, 0.824, 0.462, 0.810.
-    assert speech["mention_r"] >= 0.82 and speech["mention_p"] >= 0.88
-    assert quoted["mention_r"] >= 0.93
-    assert everything["overlap_f1"] >= 0.79
-    assert everything["exact_f1"] >= 0.43
-    assert everything["source_acc"] >= 0.78
+    # Measured when this guard was last set: 0.796 / 0.918, 0.906, 0.766, 0.417, 0.836.
+    assert speech["mention_r"] >= 0.77 and speech["mention_p"] >= 0.89
+    assert quoted["mention_r"] >= 0.88
+    assert everything["overlap_f1"] >= 0.74
+    assert everything["exact_f1"] >= 0.39
+    assert everything["source_acc"] >= 0.80
 
 
 def _gold(text: str, content: str, source: str, cue: str) -> GoldArticle:

@@ -222,6 +222,9 @@ def _unnest(parsed: ParsedArticle, found: list[Attribution]) -> list[Attribution
     dropped: set[int] = set()  # ids of attributions that lose to another
     cut: dict[int, set[int]] = {}  # id of an outer attribution → tokens to cut from its content
     for outer in found:
+        if any(inner.cue[0].dep_ == "xcomp" and inner.cue[0].head.i == outer.cue[0].i for inner in found):
+            dropped.add(id(outer))  # "seemed to blame X", "sought to clarify X": the inner verb attributes
+            continue
         if outer.cue_class is not CueClass.SPEECH:
             if outer.cue[0].i in speech_tokens:
                 dropped.add(id(outer))  # a belief inside speech: the speech holds it
@@ -357,12 +360,17 @@ def _verb_attribution(parsed: ParsedArticle, cue: Token, quotes: list[Quotation]
     if source is not None and lemma in _SPEECH_OR_EVIDENCE:
         cls = CueClass.EVIDENCE if _evidence_subject(source) else CueClass.SPEECH
     complement = _complement(parsed, cue, lemma, cls)
+    if quotes:  # "released the following statement: “…”": the quotation is what the statement says
+        complement = [h for h in complement if not _statement_noun(h)]
     if cls is CueClass.SPEECH and not quotes and _ends_with_colon(parsed, cue):
         words = sum(1 for h in complement for t in h.subtree if not t.is_punct)
         if words < 4:  # "Cruz called them on it:", "released the following statement:"
             return Attribution([cue], _cue_text(cue), cls, [], [], source, 0.85, open_colon=True, sort_key=cue.i)
     ranges: list[tuple[int, int]] = []
     direct = False
+    if quotes and not complement:
+        # `"…" than that of the CIA chief, he said`: the words the quotation governs are content too.
+        complement = _quote_clause(parsed, cue, quotes, source)
     if quotes and _quotes_are_the_complement(parsed, cue, quotes, complement):
         ranges = [(q.content_start, q.content_end) for q in quotes]
         direct = True
@@ -465,6 +473,19 @@ def _is_topic(lemma: str, complement: list[Token]) -> bool:
     return lemma in _TOPIC_CUES
 
 
+def _quote_clause(parsed: ParsedArticle, cue: Token, quotes: list[Quotation], source: Token | None) -> list[Token]:
+    """A quotation's own phrase when it reaches past the quotation, cue and source excluded."""
+    heads = []
+    for q in quotes:
+        tok = parsed.doc[parsed.token_at(q.content_start)]
+        if tok.i == cue.i or cue in tok.ancestors or (source is not None and source in tok.subtree):
+            continue
+        words = [t for t in tok.subtree if not (t.is_punct or t.is_space) and t.i != tok.i]
+        if words and cue not in tok.subtree:
+            heads.append(tok)
+    return heads
+
+
 def _quotes_are_the_complement(
     parsed: ParsedArticle, cue: Token, quotes: list[Quotation], complement: list[Token]
 ) -> bool:
@@ -485,6 +506,8 @@ def _clause_ranges(parsed: ParsedArticle, heads: list[Token]) -> list[tuple[int,
     ranges: list[tuple[int, int]] = []
     for head in sorted(heads, key=lambda t: t.left_edge.i):
         start, end = head.left_edge.i, head.right_edge.i
+        for aside in _asides(head):  # "…, though they blame …": the journalist's aside, not the content
+            end = min(end, aside.left_edge.i - 1)
         if head.dep_ == "prep" and start == head.i and not ranges:
             start += 1  # "called for the lifting of …": the preposition belongs to the cue
         while start <= end and (doc[start].is_punct or doc[start].is_space or doc[start].lower_ == "that"):
@@ -501,6 +524,23 @@ def _clause_ranges(parsed: ParsedArticle, heads: list[Token]) -> list[tuple[int,
         else:
             ranges.append((a, b))
     return [parsed.widen_to_quotes(a, b) for a, b in ranges]
+
+
+_ASIDE_MARKS = {"while", "though", "although", "whereas"}
+
+
+def _asides(head: Token) -> list[Token]:
+    """Trailing clauses set off by a comma that contrast rather than report: ", while …", ", though …"."""
+    out = []
+    for child in head.children:
+        if child.dep_ not in ("advcl", "conj") or child.i <= head.i:
+            continue
+        first, doc = child.left_edge, head.doc
+        after_comma = first.i > 0 and doc[first.i - 1].text == ","
+        even_as = first.lower_ == "even" and first.i + 1 < len(doc) and doc[first.i + 1].lower_ in ("as", "though")
+        if (first.lower_ in _ASIDE_MARKS and after_comma) or even_as:
+            out.append(child)
+    return sorted(out, key=lambda t: t.left_edge.i)
 
 
 def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -547,7 +587,7 @@ def _subject(parsed: ParsedArticle, cue: Token) -> Token | None:
                 and parsed.quote_at(child.i) is None
             ):
                 return child
-    for _ in range(4):
+    for _ in range(6):
         for child in node.children:
             if child.dep_ in ("nsubj", "nsubjpass") and parsed.quote_at(child.i) is None:
                 if child.dep_ == "nsubjpass" and node is cue:
@@ -558,7 +598,7 @@ def _subject(parsed: ParsedArticle, cue: Token) -> Token | None:
                 for pobj in child.children:
                     if pobj.dep_ == "pobj":
                         return pobj
-        if node.dep_ in ("conj", "xcomp", "advcl", "pcomp", "acl") and node.head is not node:
+        if node.dep_ in ("conj", "xcomp", "advcl", "pcomp", "acl", "prep") and node.head is not node:
             if node.dep_ == "acl" and _statement_noun(node.head):
                 # "Damascus issued a statement emphasizing …": whoever issued it speaks through it
                 issuer = node.head.head
