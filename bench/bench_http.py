@@ -54,11 +54,11 @@ def _segments(text: str) -> list[str]:
     from service.embed import load_embedder
     from service.match import Matcher
     from service.nlp import load_nlp
-    from service.store import Store
+    from service.store import SqliteStore
 
     settings = Settings.from_env()
     embedder = load_embedder(settings.model_dir)
-    store = Store(settings.store_path, embedder.name, embedder.revision)
+    store = SqliteStore(settings.store_path, embedder.name, embedder.revision)
     return [s.text for s in Matcher(store, embedder, load_nlp()).segment(text)]
 
 

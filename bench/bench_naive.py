@@ -24,7 +24,7 @@ from service.embed import load_embedder
 from service.match import Matcher, Segment
 from service.nlp import load_nlp
 from service.records import SegmentKind
-from service.store import Store
+from service.store import SqliteStore
 
 
 def rewrites(text: str) -> list[str]:
@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings.from_env()
     embedder = load_embedder(settings.model_dir, cache_size=0)  # no encode cache: both sides encode every query
-    store = Store(settings.store_path, embedder.name, embedder.revision)
+    store = SqliteStore(settings.store_path, embedder.name, embedder.revision)
     matcher = Matcher(store, embedder, load_nlp())
     model = embedder._model  # the same SentenceTransformer instance: only the search differs
 

@@ -29,9 +29,8 @@ of the compact index's first row, worst query); the largest |compact score - exa
 all returned rows; memory per quote as faiss.serialize_index bytes (what the index holds) and as
 the process's RSS growth while building (allocator slack included). Builds use both cores.
 
-Then what lies beyond the index at 1M quotes, measured: the matcher's word-for-word (verbatim)
-scan over every variant text, and the matcher's in-memory snapshot of quote records per quote
-(on the corpus store in var/).
+The stores' own search (SQLite's layered index, PostgreSQL's HNSW), the verbatim lookup and
+ingest at scale are measured by bench/bench_store_backends.py.
 """
 
 from __future__ import annotations
@@ -46,19 +45,16 @@ import re
 import statistics
 import sys
 import time
-import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
 
 import faiss
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from service import canon
 from service.config import REPO_ROOT, Settings
 from service.corpus import load_corpus
-from service.embed import MODEL_NAME, model_revision
+from service.embed import model_revision
 from service.vectors import AUTO_COMPACT_MIN_ROWS, CompactIndex, ExactIndex, VectorIndex
 
 CACHE = REPO_ROOT / "var" / "bench"
@@ -84,6 +80,7 @@ class Sentences:
 class SyntheticStore:
     matrix: np.ndarray  # (rows, dim) float32, L2-normalised; one row per variant
     quotes: int
+    quote_of_row: np.ndarray  # (rows,) the quote (0..quotes-1) each row is a variant of
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +161,7 @@ class Generator:
         return np.asarray((b[pick[0]] - b[pick[1]] + b[pick[2]] - b[pick[3]]) * 0.5, dtype=np.float32)
 
     def store(self, quotes: int, chunk: int = 100_000) -> SyntheticStore:
-        parts = []
+        parts, owners = [], []
         for start in range(0, quotes, chunk):
             n = min(chunk, quotes - start)
             i = self.rng.integers(0, len(self.bases), size=n)
@@ -178,7 +175,8 @@ class Generator:
             counts = self.rng.choice(VARIANT_COUNTS, size=n, p=np.array(VARIANT_WEIGHTS) / sum(VARIANT_WEIGHTS))
             rep = np.repeat(np.arange(n), counts)
             parts.append(_normalise(centre[rep] + VARIANT_NOISE * self.noise(len(rep))))
-        return SyntheticStore(np.vstack(parts), quotes)
+            owners.append(rep + start)
+        return SyntheticStore(np.vstack(parts), quotes, np.concatenate(owners))
 
     def paraphrases(self, matrix: np.ndarray, n: int) -> np.ndarray:
         source = self.rng.integers(0, len(matrix), size=n)
@@ -300,51 +298,6 @@ def run_size(gen: Generator, quotes: int, real_queries: np.ndarray, n_queries: i
     return lines
 
 
-# -- beyond the index ------------------------------------------------------------------------------
-
-
-def verbatim_scan_ms(texts: list[str], rows: int, probes: int = 5) -> float:
-    """The matcher's word-for-word test (match._verbatim_row) over `rows` variant texts: one
-    equality pass and one containment pass over every padded text, per segment."""
-    padded = [f" {canon.normalise_text(t)} " for t in texts]
-    store = [padded[i % len(padded)] for i in range(rows)]
-    times = []
-    for i in range(probes):
-        needle = " ".join(padded[(i * 7919) % len(padded)].split()[2:9])
-        needle = f" {needle} "
-        started = time.perf_counter()
-        exact = [r for r, p in enumerate(store) if p == needle]
-        if not exact:
-            exact = [r for r, p in enumerate(store) if needle in p]
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
-
-
-def snapshot_bytes_per_quote() -> tuple[float, int] | None:
-    """Python memory of the matcher's snapshot on the corpus store, per quote: quote records,
-    variant texts and the row maps; not the index, and not the speaker registry (its size does
-    not grow with the quotes)."""
-    from service.match import Matcher
-    from service.store import Store, StoreError
-
-    path = Settings.from_env({}).store_path
-    try:
-        store = Store(path, MODEL_NAME, model_revision())
-    except StoreError:
-        return None
-    tracemalloc.start()
-    matcher = Matcher(store, cast(Any, None), None, index="exact")
-    size, _ = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    tracemalloc.start()
-    registry = store.registry()
-    registry_size, _ = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    del registry
-    quotes = int(store.info()["quotes"])
-    return (size - registry_size - matcher.vector_index.nbytes()) / quotes, quotes
-
-
 def machine() -> str:
     model = "?"
     cpuinfo = Path("/proc/cpuinfo")
@@ -382,14 +335,6 @@ def main() -> None:
     print()
     print("\n".join(lines))
     print()
-    rows = round(max(sizes) * sum(c * w for c, w in zip(VARIANT_COUNTS, VARIANT_WEIGHTS, strict=True)) / 37)
-    scan = verbatim_scan_ms(sentences.base_texts, rows)
-    print(f"verbatim scan over {rows:,} variant texts: {scan:.0f} ms per segment")
-    snapshot = snapshot_bytes_per_quote()
-    if snapshot is None:
-        print("snapshot memory: no corpus store in var/ (build one with `python -m service build`)")
-    else:
-        print(f"matcher snapshot, index and registry aside: {snapshot[0]:,.0f} bytes per quote ({snapshot[1]} quotes)")
     print(f"total {time.perf_counter() - started:.0f} s; load average now {os.getloadavg()[0]:.1f}")
 
 

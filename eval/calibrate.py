@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from service import canon
+from service.build import build_store
 from service.config import REPO_ROOT, Settings
 from service.corpus import MANIFEST, load_corpus
 from service.embed import BACKENDS, Embedder, load_embedder
@@ -61,7 +62,7 @@ from service.flags import NEGATIONS, PLACE_KEYS, compare_meaning
 from service.match import CALIBRATION_FILE, Matcher, Segment, Thresholds
 from service.nlp import load_nlp
 from service.records import MentionKind, SegmentKind
-from service.store import Store, build_store
+from service.store import SqliteStore
 
 SEED = 20250129
 CAL_SHARE = 0.7
@@ -132,7 +133,7 @@ def corpus_pairs(
     files = list(ids)
     full_path = tmp / "full.sqlite3"
     build_store(corpus, full_path, store_embedder, nlp, speakers, fingerprint="calibration")
-    _, full_quotes = Store(full_path, embedder.name, embedder.revision).quotes(limit=1 << 62)
+    _, full_quotes = SqliteStore(full_path, embedder.name, embedder.revision).quotes(limit=1 << 62)
     gold_of = {(v.source.article_id, v.spans[0].start): q.id for q in full_quotes for v in q.variants}
     articles_of = {q.id: {v.source.article_id for v in q.variants} for q in full_quotes}
     pairs: list[CorpusPair] = []
@@ -140,7 +141,7 @@ def corpus_pairs(
         sub = _corpus_subset(corpus, [f for f in files if f != held], tmp / f"without-{held}")
         path = tmp / f"without-{held}.sqlite3"
         build_store(sub, path, store_embedder, nlp, sub / "speakers.json" if speakers else None, "calibration")
-        store = Store(path, embedder.name, embedder.revision)
+        store = SqliteStore(path, embedder.name, embedder.revision)
         held_id = ids[held]
         matcher = Matcher(store, embedder, nlp, thresholds=_OPEN)
         queries = [(q, v) for q in full_quotes for v in q.variants if v.source.article_id == held_id]
@@ -440,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         corpus = corpus_pairs(
             settings.corpus_dir, embedder, nlp, settings.effective_speakers_file(), Path(tmp), store_embedder
         )
-        full = Store(Path(tmp) / "full.sqlite3", embedder.name, embedder.revision)
+        full = SqliteStore(Path(tmp) / "full.sqlite3", embedder.name, embedder.revision)
         wordings = sorted({v.text for q in full.quotes(limit=1 << 62)[1] for v in q.variants})
     mrpc = mrpc_pairs(args.mrpc, embedder, nlp, args.limit_mrpc)
     flags = flag_cases(wordings, nlp)

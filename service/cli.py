@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -43,7 +44,7 @@ from .schemas import (
     Speakers,
 )
 from .speakers import RegistryError, SpeakerRegistry
-from .store import Store, StoreError
+from .store import Store, StoreError, open_store
 
 
 def _print_json(schema: Schema, value: Any) -> None:
@@ -57,7 +58,7 @@ def _speaker_names(registry: SpeakerRegistry) -> dict[str, str]:
 
 def _open_store(settings: Settings) -> Store:
     embedder = load_embedder(settings.model_dir)
-    return Store(settings.store_path, embedder.name, embedder.revision)
+    return open_store(settings.store_location, embedder.name, embedder.revision)
 
 
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
@@ -106,21 +107,27 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     from .build import build_if_stale
 
     corpus = Path(args.corpus) if args.corpus else settings.corpus_dir
-    store_path = Path(args.store) if args.store else settings.store_path
+    store = args.store or settings.store_location
     speakers = Path(args.speakers) if args.speakers else settings.effective_speakers_file()
     if args.speakers is None and args.corpus:
         candidate = corpus / "speakers.json"
         speakers = candidate if candidate.exists() else None
-    report = build_if_stale(corpus, store_path, settings.model_dir, speakers, force=args.force)
+    report = build_if_stale(corpus, store, settings.model_dir, speakers, force=args.force)
     if report is None:
-        print(f"store at {store_path} is up to date with {corpus}", file=sys.stderr)
+        print(f"store at {_where(store)} is up to date with {corpus}", file=sys.stderr)
         return 0
     print(
-        f"built {report.path}: {report.articles} articles, {report.mentions} statements, "
+        f"built {report.location}: {report.articles} articles, {report.mentions} statements, "
         f"{report.quotes} canonical quotes ({report.disputed} disputed), {report.speakers} speakers",
         file=sys.stderr,
     )
     return 0
+
+
+def _where(location: str) -> str:
+    from .store.postgres import redact
+
+    return redact(location)
 
 
 def _read_input(path: str) -> str:
@@ -130,6 +137,7 @@ def _read_input(path: str) -> str:
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    from .ingest import add_article
     from .nlp import load_nlp
 
     text = _read_input(args.file)
@@ -141,13 +149,37 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
         title=args.title or "",
     )
     store = _open_store(settings)
-    report = store.add_article(
+    report = add_article(
+        store,
         make_article(text, meta, file=None if args.file == "-" else Path(args.file).name),
         load_embedder(settings.model_dir),
         load_nlp(),
     )
     _print_json(ArticleResponse(), AddedArticle(report, _speaker_names(store.registry())))
     return 0
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from .bulk import run_cli
+
+    return run_cli(
+        Path(args.path),
+        args.store or settings.store_location,
+        settings.model_dir,
+        settings.embedding_backend,
+        args.workers,
+        args.quiet,
+    )
+
+
+def _workers(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 0 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"{n} is out of range (0..64)")
+    return n
 
 
 def cmd_speakers(args: argparse.Namespace, settings: Settings) -> int:
@@ -269,6 +301,9 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+STORE_HELP = "store path or postgresql:// URL (default: QUOTES_STORE_URL, else QUOTES_STORE_PATH)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m service", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -284,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("build", help="build the quote store from a corpus directory (skipped when up to date)")
     b.add_argument("--corpus", help="corpus directory (default: QUOTES_CORPUS_DIR)")
-    b.add_argument("--store", help="store path (default: QUOTES_STORE_PATH)")
+    b.add_argument("--store", help=STORE_HELP)
     b.add_argument("--speakers", help="hand-kept speakers file (default: <corpus>/speakers.json if present)")
     b.add_argument("--force", action="store_true", help="rebuild even when the store is up to date")
     b.set_defaults(func=cmd_build)
@@ -297,6 +332,21 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--title")
     a.add_argument("--language", default="en")
     a.set_defaults(func=cmd_add)
+
+    i = sub.add_parser(
+        "ingest",
+        help="add many articles: a JSONL file or a directory (*.jsonl, *.json, or a corpus); resumable",
+    )
+    i.add_argument("path", help="JSONL file (one {text, outlet, url, published, title} per line) or directory")
+    i.add_argument(
+        "--workers",
+        type=_workers,
+        default=max(1, min(4, (os.cpu_count() or 2) - 1)),
+        help="extraction processes, each with its own spaCy and model (0: all in this process; default: cores - 1)",
+    )
+    i.add_argument("--store", help=STORE_HELP)
+    i.add_argument("--quiet", action="store_true", help="no progress bar (the summary is still printed)")
+    i.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("speakers", help="list speakers")
     s.add_argument("--json", action="store_true")

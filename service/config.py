@@ -89,6 +89,22 @@ def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def _store_url(env: Mapping[str, str]) -> str:
+    """QUOTES_STORE_URL: a postgresql:// URL (libpq's form), or empty for the SQLite file."""
+    raw = env.get("QUOTES_STORE_URL", "").strip()
+    if not raw:
+        return ""
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("QUOTES_STORE_URL must be a postgresql:// URL (or unset for the SQLite file)")
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(raw)
+    except Exception:  # psycopg.ProgrammingError; the message could echo the password
+        raise ConfigError("QUOTES_STORE_URL is not a valid postgresql:// URL") from None
+    return raw
+
+
 def _storage_uri(env: Mapping[str, str]) -> str:
     raw = env.get("QUOTES_RATE_LIMIT_STORAGE", "").strip() or "memory://"
     if not raw.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
@@ -128,6 +144,7 @@ def _default_workers() -> int:
 @dataclass(frozen=True, slots=True)
 class Settings:
     store_path: Path = REPO_ROOT / "var" / "quotes.sqlite3"
+    store_url: str = field(default="", repr=False)  # PostgreSQL instead of the file; may hold a password
     corpus_dir: Path = REPO_ROOT / "corpus"
     model_dir: Path = REPO_ROOT / "models" / "all-MiniLM-L6-v2"
     speakers_file: Path | None = None  # default: <corpus_dir>/speakers.json when it exists
@@ -170,6 +187,7 @@ class Settings:
         speakers_raw = env.get("QUOTES_SPEAKERS_FILE", "").strip()
         settings = cls(
             store_path=_path(env, "QUOTES_STORE_PATH", REPO_ROOT / "var" / "quotes.sqlite3"),
+            store_url=_store_url(env),
             corpus_dir=corpus_dir,
             model_dir=_path(env, "QUOTES_MODEL_DIR", REPO_ROOT / "models" / "all-MiniLM-L6-v2"),
             speakers_file=Path(speakers_raw) if speakers_raw else None,
@@ -233,10 +251,27 @@ class Settings:
             problem = onnx_export_problem(self.model_dir)
             if problem:
                 raise ConfigError(f"QUOTES_EMBEDDING_BACKEND=onnx-int8: {problem}")
-        if not self.store_path.is_file():
+        if self.store_url:
+            from .store import StoreError
+            from .store.postgres import PostgresStore
+
+            try:
+                held = PostgresStore.exists(self.store_url)
+            except StoreError as exc:
+                raise ConfigError(f"QUOTES_STORE_URL: {exc}") from None
+            if not held:
+                raise ConfigError(
+                    "QUOTES_STORE_URL names a database without a quote store; run `python -m service build`"
+                )
+        elif not self.store_path.is_file():
             raise ConfigError(
                 f"QUOTES_STORE_PATH={str(self.store_path)!r} does not exist; run `python -m service build`"
             )
+
+    @property
+    def store_location(self) -> str:
+        """Where the store is: QUOTES_STORE_URL when set, else the SQLite file."""
+        return self.store_url or str(self.store_path)
 
     def effective_speakers_file(self) -> Path | None:
         if self.speakers_file is not None:

@@ -14,11 +14,13 @@ The pipeline for one input text:
    (0.67 → 0.87 cosine on the issue's Peskov example). Every other sentence outside quotations is
    a segment of its own; a sentence that frames a quotation is not, and fragments of fewer than
    three words are skipped.
-2. **Embed** all segments in one batched call with the model that built the store, and search the
-   variants' vectors for each segment's best rows (service/vectors.py: exact float32 for small
-   stores, a compact approximate index for large ones, by `index`). A canonical quote scores the
-   best of its variants; the search asks for several rows per wanted quote, and again for more
-   when they do not hold enough distinct quotes (see `_candidates`).
+2. **Embed** all segments in one batched call with the model that built the store, and ask the
+   store for each segment's nearest variants (service/store/: SQLite searches an in-process index,
+   PostgreSQL its HNSW index) and for the variants with the same words (an indexed lookup). The
+   store returns the variants' stored vectors and every backend's answer is scored here alike. A
+   canonical quote scores the best of its variants; the search asks for several variants per
+   wanted quote, and again for more when they do not hold enough distinct quotes (see
+   `_candidates`). Only the records of the quotes a result reports are read.
 3. **Label** the best candidate: ``verbatim`` when the segment has the same words as a variant after
    `canon.normalise_text`, or is a contiguous run of at least three words of one; otherwise
    ``paraphrase`` / ``related`` / ``none`` by the calibrated thresholds (service/calibration.json,
@@ -43,7 +45,7 @@ The pipeline for one input text:
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -55,9 +57,8 @@ from .extract.segments import segment_text
 from .flags import compare_meaning
 from .records import CanonicalQuote, Flag, Label, Segment, Variant, Verdict
 from .speakers import SpeakerRegistry, institution_key
-from .store import Store
+from .store import Hits, Reader, Store, StoreState, WordingRow
 from .thresholds import CALIBRATION_FILE, Thresholds
-from .vectors import INDEX_KINDS, VectorIndex, build_index
 
 __all__ = [
     "CALIBRATION_FILE",
@@ -127,66 +128,43 @@ class Comparison(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
-class _Snapshot:
-    """Everything matching reads from the store, loaded together for one store version."""
-
-    version: int
-    index: VectorIndex  # over the variants' vectors (L2-normalised), one row per variant
-    variants: list[Variant]  # row-aligned with the index
-    padded: list[str]  # " normalised text " per row, for verbatim tests
-    quotes: dict[str, CanonicalQuote]
-    quote_order: list[str]  # quote id per group of rows in `by_quote`
-    row_quote: np.ndarray  # row -> position of its quote in `quote_order`
-    by_quote: np.ndarray  # row indices sorted by quote
-    group_starts: np.ndarray  # where each quote's rows start in `by_quote`
-    group_ends: np.ndarray  # and where they end
-    registry: SpeakerRegistry
-
-    def quote_rows(self, row: int) -> list[int]:
-        """The rows of the quote that `row` is a variant of (all its variants), in row order."""
-        pos = self.row_quote[row]
-        return [int(r) for r in self.by_quote[self.group_starts[pos] : self.group_ends[pos]]]
-
-
-class _RowScores:
-    """One segment's similarity to variant rows: the search's scores for the candidate rows it
-    returned, and computed from the index's vectors for any other row asked about (the variants
-    of a quote matched by its words, or of the matched quote, which the search may not have
-    returned). On a small store every row is a candidate, so these are the former full product's
-    values, bit for bit."""
-
-    __slots__ = ("_index", "_known", "_query")
-
-    def __init__(self, index: VectorIndex, query: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> None:
-        self._index = index
-        self._query = query
-        self._known: dict[int, float] = dict(zip(rows.tolist(), scores.tolist(), strict=True))
-
-    def of(self, rows: list[int]) -> list[float]:
-        missing = [r for r in rows if r not in self._known]
-        if missing:
-            sims = self._index.vectors(np.asarray(missing, dtype=np.int64)) @ self._query
-            self._known.update(zip(missing, sims.tolist(), strict=True))
-        return [self._known[r] for r in rows]
-
-
-@dataclass(frozen=True, slots=True)
 class _Candidates:
     """One segment's search result: the best quotes, best first, with their best variant's score."""
 
     ranked: list[str]
     best_of: dict[str, float]
-    best_row: dict[str, int]  # the row of each ranked quote's best variant
-    scores: _RowScores
+    best_row: dict[str, int]  # the variant id of each ranked quote's best variant
+    vectors: dict[int, np.ndarray]  # variant id -> stored vector, of every variant the search returned
+
+
+class _Scores:
+    """One segment's similarity to variants, from their stored vectors (every backend alike)."""
+
+    __slots__ = ("query", "vectors")
+
+    def __init__(self, query: np.ndarray, vectors: dict[int, np.ndarray]) -> None:
+        self.query = query
+        self.vectors = vectors  # variant id -> stored vector
+
+    def of(self, ids: list[int]) -> list[float]:
+        return [float(self.vectors[i] @ self.query) for i in ids]
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """What one segment's match needs from the store, read in one consistent view of it."""
+
+    candidates: _Candidates
+    verbatim: WordingRow | None  # the variant the segment repeats word for word, if any
+    scores: _Scores
 
 
 class Matcher:
-    """Matches text against one store. Thread-safe; reloads when the store's version changes.
+    """Matches text against one store. Thread-safe; every call reads the store as it is then.
 
-    `index` is the vector search over the variants (service/vectors.py): "exact" (float32, the whole
-    matrix in memory), "compact" (faiss IVF + 8-bit codes, approximate, scores within
-    vectors.COMPACT_SCORE_ERROR of the exact cosine) or "auto" (exact for small stores). A compact
-    index is rebuilt, with training, whenever the store's version changes.
+    The store searches (service/store/): SQLite in this process, on an index it updates as the
+    file changes; PostgreSQL in the database. The matcher keeps nothing of the store but its
+    speaker registry, shared by the store per registry version.
     """
 
     def __init__(
@@ -195,75 +173,24 @@ class Matcher:
         embedder: Embedder,
         nlp: Any,
         thresholds: Thresholds | None = None,
-        *,
-        index: str = "auto",
     ) -> None:
-        if index not in INDEX_KINDS:
-            raise ValueError(f"unknown vector index {index!r}: expected one of {', '.join(INDEX_KINDS)}")
         self.store = store
         self.embedder = embedder
         self.nlp = nlp
         self.thresholds = thresholds if thresholds is not None else Thresholds.load()
-        self.index_kind = index
-        self._lock = threading.Lock()
-        self._snap = self._load()
 
-    # -- store snapshot --------------------------------------------------------------------------
-
-    def _load(self) -> _Snapshot:
-        for _ in range(5):  # a write between the reads below changes the version: read again
-            stored = self.store.variant_index()
-            _, quotes = self.store.quotes(limit=1 << 62)
-            registry = self.store.registry()
-            if self.store.version() == stored.version:
-                break
-        by_id = {v.id: v for q in quotes for v in q.variants}
-        variants = [by_id[int(i)] for i in stored.variant_ids]
-        quote_rows: dict[str, list[int]] = {}
-        for row, v in enumerate(variants):
-            quote_rows.setdefault(v.quote_id, []).append(row)
-        order = list(quote_rows)
-        flat = [r for q in order for r in quote_rows[q]]
-        sizes = np.asarray([len(quote_rows[q]) for q in order], dtype=np.int64)
-        ends = np.cumsum(sizes)
-        row_quote = np.zeros(len(variants), dtype=np.int64)
-        row_quote[flat] = np.repeat(np.arange(len(order), dtype=np.int64), sizes)
-        # A compact index keeps no float32 copy: `stored.matrix` is garbage once this returns.
-        index = build_index(stored.matrix, self.index_kind)
-        return _Snapshot(
-            version=stored.version,
-            index=index,
-            variants=variants,
-            padded=[f" {canon.normalise_text(v.text)} " for v in variants],
-            quotes={q.id: q for q in quotes},
-            quote_order=order,
-            row_quote=row_quote,
-            by_quote=np.asarray(flat, dtype=np.int64),
-            group_starts=ends - sizes,
-            group_ends=ends,
-            registry=registry,
-        )
-
-    def _current(self) -> _Snapshot:
-        version = self.store.version()
-        with self._lock:
-            if version != self._snap.version:
-                self._snap = self._load()
-            return self._snap
+    def _registry(self) -> SpeakerRegistry:
+        with self.store.read() as r:
+            return self.store.shared_registry(r, r.state().registry_version)
 
     @property
     def store_version(self) -> int:
-        return self._current().version
-
-    @property
-    def vector_index(self) -> VectorIndex:
-        """The vector search of the current snapshot (its `kind` is what "auto" chose)."""
-        return self._current().index
+        return self.store.version()
 
     # -- segmentation ----------------------------------------------------------------------------
 
     def segment(self, text: str) -> list[Segment]:
-        return self._segment(text, self._current().registry)
+        return self._segment(text, self._registry())
 
     def _segment(self, text: str, registry: SpeakerRegistry) -> list[Segment]:
         return segment_text(text, registry, self.nlp)
@@ -273,8 +200,7 @@ class Matcher:
     def match_text(
         self, text: str, speaker: str | None = None, top_k: int = 3, min_similarity: float | None = None
     ) -> list[Match]:
-        snap = self._current()
-        return self._match(snap, self._segment(text, snap.registry), speaker, top_k, min_similarity)
+        return self._match(self._segment(text, self._registry()), speaker, top_k, min_similarity)
 
     def match_segments(
         self,
@@ -284,11 +210,10 @@ class Matcher:
         min_similarity: float | None = None,
     ) -> list[Match]:
         """Match segments made elsewhere (the calibration queries with mention texts)."""
-        return self._match(self._current(), segments, speaker, top_k, min_similarity)
+        return self._match(segments, speaker, top_k, min_similarity)
 
     def _match(
         self,
-        snap: _Snapshot,
         segments: list[Segment],
         speaker: str | None,
         top_k: int,
@@ -299,73 +224,106 @@ class Matcher:
         floor = self.thresholds.related if min_similarity is None else min_similarity
         top_k = max(1, top_k)
         vectors = self.embedder.encode([s.text for s in segments], batch_size=64)
-        candidates = _candidates(snap, vectors, top_k + 1)
-        argument = _resolve_argument(snap.registry, speaker)
+        norms = [canon.normalise_text(s.text) for s in segments]
+        with self.store.read() as r:
+            state = r.state()
+            registry = self.store.shared_registry(r, state.registry_version)
+            if not state.variants:
+                return [Match(seg, None, 0.0, Label.NONE, (), None, ()) for seg in segments]
+            found = self._read(r, state, vectors, norms, top_k + 1)
+            quote_ids = {q for f in found for q in f.candidates.ranked}
+            quote_ids.update(f.verbatim.quote_id for f in found if f.verbatim is not None)
+            quotes = r.quotes_by_ids(sorted(quote_ids))
+            # Every variant of the quote each segment is compared with (its closest wording, and
+            # the score of a quote matched by its words): the vectors the search did not return.
+            compared = [self._compared(f) for f in found]
+            missing = {v.id for qid in compared if qid in quotes for v in quotes[qid].variants}
+            known = {i: v for f in found for i, v in f.scores.vectors.items()}
+            known.update(r.vectors(sorted(missing - known.keys())))
+        for f in found:  # a vector is the same whichever segment's search returned it
+            f.scores.vectors = known
+        argument = _resolve_argument(registry, speaker)
         return [
-            self._match_one(snap, seg, found, argument, top_k, floor)
-            for seg, found in zip(segments, candidates, strict=True)
+            self._match_one(seg, norm, f, quotes, registry, argument, top_k, floor)
+            for seg, norm, f in zip(segments, norms, found, strict=True)
         ]
+
+    @staticmethod
+    def _read(r: Reader, state: StoreState, vectors: np.ndarray, norms: list[str], wanted: int) -> list[_Found]:
+        out = []
+        for query, norm, cand in zip(vectors, norms, _candidates(r.search, vectors, wanted, state), strict=True):
+            rows = r.verbatim(norm)
+            known = dict(cand.vectors)
+            known.update((row.id, row.vector) for row in rows)
+            scores = _Scores(query, known)
+            out.append(_Found(cand, _verbatim_row(rows, scores), scores))
+        return out
+
+    @staticmethod
+    def _compared(f: _Found) -> str | None:
+        if f.verbatim is not None:
+            return f.verbatim.quote_id
+        return f.candidates.ranked[0] if f.candidates.ranked else None
 
     def _match_one(
         self,
-        snap: _Snapshot,
         seg: Segment,
-        found: _Candidates,
+        norm: str,
+        found: _Found,
+        quotes: dict[str, CanonicalQuote],
+        registry: SpeakerRegistry,
         argument: tuple[str | None, str | None],
         top_k: int,
         floor: float,
     ) -> Match:
-        if not len(snap.variants):
-            return Match(seg, None, 0.0, Label.NONE, (), None, ())
-        norm = canon.normalise_text(seg.text)
         words = len(norm.split())
-        ranked = found.ranked
-        best_of = dict(found.best_of)
-
-        verbatim_row = _verbatim_row(snap, norm, found.scores)
-        if verbatim_row is not None:
-            quote_id = snap.variants[verbatim_row].quote_id
+        ranked = found.candidates.ranked
+        best_of = dict(found.candidates.best_of)
+        scores = found.scores
+        verbatim = found.verbatim
+        if verbatim is not None:
+            quote_id = verbatim.quote_id
             if quote_id not in best_of:  # matched by its words, but not among the search's best
-                best_of[quote_id] = max(found.scores.of(snap.quote_rows(verbatim_row)))
+                best_of[quote_id] = max(scores.of([v.id for v in quotes[quote_id].variants]))
             ranked = [quote_id, *(q for q in ranked if q != quote_id)]
             label = Label.VERBATIM
-        else:
+        elif ranked:
             quote_id = ranked[0]
             label = self.thresholds.label(best_of[quote_id], words)
+        else:  # the search found nothing at all (an approximate index may, in principle)
+            return Match(seg, None, 0.0, Label.NONE, (), None, ())
         similarity = _clip(best_of[quote_id])
         matched = label is not Label.NONE and (label is Label.VERBATIM or similarity >= floor)
 
         def candidate(qid: str) -> Candidate:
-            q = snap.quotes[qid]
+            q = quotes[qid]
             return Candidate(q.id, q.text, q.speaker_id, q.speaker_name, _clip(best_of[qid]))
 
-        others = [candidate(q) for q in ranked if not (matched and q == quote_id)]
+        others = [candidate(q) for q in ranked if not (matched and q == quote_id) and q in quotes]
         alternatives = tuple(c for c in others if c.similarity >= floor)[: top_k - 1 if matched else top_k]
         if not matched:
             return Match(seg, None, similarity, Label.NONE, (), None, alternatives)
 
-        quote = snap.quotes[quote_id]
-        if verbatim_row is not None:
-            variant = snap.variants[verbatim_row]
+        quote = quotes[quote_id]
+        if verbatim is not None:
+            variant = next(v for v in quote.variants if v.id == verbatim.id)
             flags = compare_meaning(variant.text, seg.text, self.nlp)
         else:
-            rows = snap.quote_rows(found.best_row[quote_id])
-            variant, flags = self._closest_wording(snap, rows, seg.text, found.scores)
+            variant, flags = self._closest_wording(quote, seg.text, scores)
         mention, sid = (seg.speaker_mention, seg.speaker_id) if seg.speaker_mention else argument
-        verdict = attribution_verdict(quote, sid, mention, snap.registry)
+        verdict = attribution_verdict(quote, sid, mention, registry)
         return Match(seg, quote, similarity, label, flags, verdict, alternatives, variant)
 
-    def _closest_wording(
-        self, snap: _Snapshot, rows: list[int], text: str, scores: _RowScores
-    ) -> tuple[Variant, tuple[Flag, ...]]:
-        """The variant among `rows` (one quote's) that `text` follows best: fewest flags, then
-        highest similarity."""
+    def _closest_wording(self, quote: CanonicalQuote, text: str, scores: _Scores) -> tuple[Variant, tuple[Flag, ...]]:
+        """The variant of `quote` that `text` follows best: fewest flags, then highest similarity
+        (then the variant stored first)."""
+        variants = sorted(quote.variants, key=lambda v: v.id)
         scored = []
-        for r, sim in zip(rows, scores.of(rows), strict=True):
-            flags = compare_meaning(snap.variants[r].text, text, self.nlp)
-            scored.append((len(flags), -sim, r, flags))
-        _, _, r, flags = min(scored, key=lambda s: (s[0], s[1], s[2]))
-        return snap.variants[r], flags
+        for v, sim in zip(variants, scores.of([v.id for v in variants]), strict=True):
+            flags = compare_meaning(v.text, text, self.nlp)
+            scored.append((len(flags), -sim, v.id, v, flags))
+        _, _, _, variant, flags = min(scored, key=lambda s: (s[0], s[1], s[2]))
+        return variant, flags
 
     def compare(self, original: str, rendering: str) -> Comparison:
         """Is `rendering` a faithful rendering of `original`? Similarity, label and flags."""
@@ -386,58 +344,56 @@ def _clip(x: float) -> float:
     return min(1.0, max(0.0, x))
 
 
-def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
-    return any(start < e and s < end for s, e in spans)
+def _candidates(
+    search: Callable[[np.ndarray, int], list[Hits]], vectors: np.ndarray, wanted: int, state: StoreState
+) -> list[_Candidates]:
+    """Per segment, the `wanted` best quotes by their best variant, from a top-k search over variants.
 
-
-def _candidates(snap: _Snapshot, vectors: np.ndarray, wanted: int) -> list[_Candidates]:
-    """Per segment, the `wanted` best quotes by their best variant, from a top-k search over rows.
-
-    When the k rows returned hold at least `wanted` distinct quotes, the best `wanted` of those are
-    the best of the whole store (for an exact index): a quote none of whose rows was returned scores
-    at most the k-th row, and each of those `wanted` quotes has a row at or above it. When they hold
-    fewer, the search is repeated with four times the rows, up to all of them. A compact index that
-    returned fewer rows than asked has nothing more to give at its nprobe, so that ends it too.
+    Every backend returns the variants it found with their stored vectors, scored here alike.
+    When the k variants returned hold at least `wanted` distinct quotes, the best `wanted` of those
+    are the best of the whole store (for an exact search): a quote none of whose variants was
+    returned scores at most the k-th, and each of those `wanted` quotes has one at or above it. When
+    they hold fewer, that segment is searched again with four times as many, up to all of them; a
+    search that returned fewer than asked has nothing more to give, which ends it too.
     """
-    n = snap.index.size
-    if n == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return [_Candidates([], {}, {}, _RowScores(snap.index, v, empty, empty)) for v in vectors]
-    needed = min(wanted, len(snap.quote_order))
-    k = min(n, max(MIN_CANDIDATE_ROWS, wanted * CANDIDATE_ROWS_PER_QUOTE))
-    while True:
-        hits = snap.index.search(vectors, k)
-        found: list[_Candidates] = []
-        short = False
-        for query, scores, rows in zip(vectors, hits.scores, hits.rows, strict=True):
-            valid = rows >= 0
-            rows, scores = rows[valid], scores[valid]
-            # Rows come best first, so a quote's first row is its best one.
-            positions, first = np.unique(snap.row_quote[rows], return_index=True)
-            best = scores[first]
-            order = np.lexsort((positions, -best))[:wanted]  # ties: the quote seen first in the store
-            ranked = [snap.quote_order[int(p)] for p in positions[order]]
-            best_of = {q: float(s) for q, s in zip(ranked, best[order].tolist(), strict=True)}
-            best_row = {q: int(r) for q, r in zip(ranked, rows[first[order]].tolist(), strict=True)}
-            found.append(_Candidates(ranked, best_of, best_row, _RowScores(snap.index, query, rows, scores)))
-            short = short or (len(positions) < needed and bool(valid.all()))
-        if not short or k >= n:
-            return found
-        k = min(n, k * 4)
+    needed = min(wanted, state.quotes)
+    k = min(state.variants, max(MIN_CANDIDATE_ROWS, wanted * CANDIDATE_ROWS_PER_QUOTE))
+    out: list[_Candidates | None] = [None] * len(vectors)
+    pending = list(range(len(vectors)))
+    while pending:
+        again = []
+        for i, hits in zip(pending, search(vectors[pending], k), strict=True):
+            scores = hits.vectors @ vectors[i] if len(hits.ids) else np.zeros(0, dtype=np.float32)
+            order = np.lexsort((hits.ids, -scores))  # best first; equal scores: the variant stored first
+            best_of: dict[str, float] = {}
+            best_row: dict[str, int] = {}
+            for j in order.tolist():
+                qid = hits.quote_ids[j]
+                if qid not in best_of:  # a quote scores its best variant
+                    best_of[qid] = float(scores[j])
+                    best_row[qid] = int(hits.ids[j])
+            if len(best_of) < needed and not hits.exhausted and k < state.variants:
+                again.append(i)
+                continue
+            ranked = list(best_of)[:wanted]
+            out[i] = _Candidates(
+                ranked,
+                {q: best_of[q] for q in ranked},
+                {q: best_row[q] for q in ranked},
+                dict(zip(hits.ids.tolist(), hits.vectors, strict=True)),
+            )
+        pending, k = again, min(state.variants, k * 4)
+    return [c for c in out if c is not None]
 
 
-def _verbatim_row(snap: _Snapshot, norm: str, scores: _RowScores) -> int | None:
-    """The variant the segment repeats word for word (the most similar one when several do)."""
-    if not norm:
+def _verbatim_row(rows: list[WordingRow], scores: _Scores) -> WordingRow | None:
+    """The variant the segment repeats word for word (the most similar one when several do; the
+    one stored first among equals)."""
+    if not rows:
         return None
-    padded = f" {norm} "
-    exact = [r for r, p in enumerate(snap.padded) if p == padded]
-    if not exact and len(norm.split()) >= canon.MIN_CONTAINED_WORDS:
-        exact = [r for r, p in enumerate(snap.padded) if padded in p]
-    if not exact:
-        return None
-    sims = scores.of(exact)
-    return exact[sims.index(max(sims))]  # the first of equals, as max() over the rows was
+    ordered = sorted(rows, key=lambda r: r.id)
+    sims = scores.of([r.id for r in ordered])
+    return ordered[sims.index(max(sims))]
 
 
 def _resolve_argument(registry: SpeakerRegistry, speaker: str | None) -> tuple[str | None, str | None]:

@@ -204,6 +204,10 @@ class Variant:
     speaker_id: str | None
     confidence: float
     source: Source
+    # As the mention had them (records before the store kept them read as speech, no clause, no span).
+    cue_class: CueClass = CueClass.SPEECH
+    content: tuple[Span, ...] = ()  # the clause the outlet attributes, when it is more than `spans`
+    speaker_span: Span | None = None
 
 
 @dataclass(frozen=True, slots=True)

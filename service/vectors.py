@@ -38,6 +38,7 @@ __all__ = [
     "CompactParams",
     "ExactIndex",
     "Hits",
+    "IdIndex",
     "VectorIndex",
     "build_index",
 ]
@@ -265,3 +266,122 @@ def build_index(matrix: np.ndarray, kind: str = "auto", params: CompactParams | 
     if kind == "compact" and n > 0:
         return CompactIndex(matrix, params)
     return ExactIndex(matrix)
+
+
+class IdIndex:
+    """Vectors identified by ids (variant ids), searchable, and changed without a rebuild.
+
+    An immutable base index (exact or compact, over the rows it was built from) plus an exact
+    delta of the rows added since, minus the ids removed since. `with_changes` returns a new
+    IdIndex that shares the base: a search running on the old one is not disturbed, and applying
+    an add's few rows costs the size of the delta, not of the store. When the delta has grown
+    (`merge_due`), the owner builds a new base from all rows, away from the requests.
+    """
+
+    MERGE_MIN_ROWS = 4096  # the delta is merged into a new base once it holds this many rows ...
+    MERGE_SHARE = 8  # ... and at least 1/8 of the base (searching the delta costs its size)
+
+    def __init__(
+        self,
+        base: VectorIndex,
+        base_ids: np.ndarray,
+        *,
+        delta_ids: np.ndarray | None = None,
+        delta: np.ndarray | None = None,
+        removed: np.ndarray | None = None,
+        seq: int = 0,
+    ) -> None:
+        self.base = base
+        self.base_ids = np.asarray(base_ids, dtype=np.int64)  # ascending: row r of the base is base_ids[r]
+        dim = base.dim
+        self.delta_ids = np.zeros(0, dtype=np.int64) if delta_ids is None else delta_ids
+        self.delta = np.zeros((0, dim), dtype=np.float32) if delta is None else delta
+        self.removed = np.zeros(0, dtype=np.int64) if removed is None else removed  # base ids gone, sorted
+        self.seq = seq  # the change-log position this index reflects (owner's bookkeeping)
+
+    @classmethod
+    def build(cls, ids: np.ndarray, matrix: np.ndarray, kind: str = "auto", seq: int = 0) -> IdIndex:
+        order = np.argsort(ids, kind="stable")
+        return cls(build_index(np.ascontiguousarray(matrix[order]), kind), np.asarray(ids)[order], seq=seq)
+
+    @property
+    def size(self) -> int:
+        return self.base.size - len(self.removed) + len(self.delta_ids)
+
+    @property
+    def kind(self) -> str:
+        return self.base.kind
+
+    def merge_due(self) -> bool:
+        changed = len(self.delta_ids) + len(self.removed)
+        return changed >= max(self.MERGE_MIN_ROWS, self.base.size // self.MERGE_SHARE)
+
+    def nbytes(self) -> int:
+        return self.base.nbytes() + self.base_ids.nbytes + self.delta.nbytes + self.delta_ids.nbytes
+
+    def search(self, queries: np.ndarray, k: int) -> list[np.ndarray]:
+        """Per query, the ids of the k nearest live rows by this index's scores, best first
+        (equal scores: smaller id first)."""
+        k = min(max(k, 0), self.size)
+        out = []
+        base_hits: Hits | None = None
+        if self.base.size and k:
+            # Removed rows may be among the base's best: ask for as many more.
+            base_hits = self.base.search(queries, min(self.base.size, k + len(self.removed)))
+        delta_scores = queries @ self.delta.T if len(self.delta_ids) and k else None
+        for i in range(len(queries)):
+            ids_parts, score_parts = [], []
+            if base_hits is not None:
+                rows = base_hits.rows[i]
+                valid = rows >= 0
+                ids = self.base_ids[rows[valid]]
+                scores = base_hits.scores[i][valid]
+                if len(self.removed):
+                    live = ~np.isin(ids, self.removed)
+                    ids, scores = ids[live], scores[live]
+                ids_parts.append(ids)
+                score_parts.append(scores)
+            if delta_scores is not None:
+                ids_parts.append(self.delta_ids)
+                score_parts.append(delta_scores[i])
+            if not ids_parts:
+                out.append(np.zeros(0, dtype=np.int64))
+                continue
+            ids = np.concatenate(ids_parts)
+            scores = np.concatenate(score_parts)
+            order = np.lexsort((ids, -scores))[:k]
+            out.append(ids[order])
+        return out
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray | None:
+        """The exact stored vectors of live `ids`, or None when some are only held as codes (a
+        compact base) or unknown: the caller reads them from the store then."""
+        ids = np.asarray(ids, dtype=np.int64)
+        out = np.zeros((len(ids), self.base.dim), dtype=np.float32)
+        in_delta = np.isin(ids, self.delta_ids)
+        if in_delta.any():
+            pos = {int(x): i for i, x in enumerate(self.delta_ids.tolist())}
+            out[in_delta] = self.delta[[pos[int(x)] for x in ids[in_delta]]]
+        rest = ids[~in_delta]
+        if len(rest):
+            if self.base.kind != "exact":
+                return None
+            rows = np.searchsorted(self.base_ids, rest)
+            rows = np.minimum(rows, len(self.base_ids) - 1) if len(self.base_ids) else rows
+            if not len(self.base_ids) or (self.base_ids[rows] != rest).any() or np.isin(rest, self.removed).any():
+                return None
+            out[~in_delta] = self.base.vectors(rows)
+        return out
+
+    def with_changes(self, added_ids: np.ndarray, added: np.ndarray, removed_ids: np.ndarray, seq: int) -> IdIndex:
+        """A new index: `removed_ids` gone, then `added_ids` (with vectors `added`) present. An id
+        both removed and added (a reused id) ends up with the added vector."""
+        removed_ids = np.asarray(removed_ids, dtype=np.int64)
+        added_ids = np.asarray(added_ids, dtype=np.int64)
+        gone = np.union1d(removed_ids, added_ids)  # a re-added id replaces whatever it was
+        keep = ~np.isin(self.delta_ids, gone)
+        in_base = gone[np.isin(gone, self.base_ids)]
+        removed = np.union1d(self.removed, in_base).astype(np.int64)
+        delta_ids = np.concatenate([self.delta_ids[keep], added_ids]).astype(np.int64)
+        delta = np.vstack([self.delta[keep], np.asarray(added, dtype=np.float32).reshape(-1, self.base.dim)])
+        return IdIndex(self.base, self.base_ids, delta_ids=delta_ids, delta=delta, removed=removed, seq=seq)

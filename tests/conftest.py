@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pgdb
 import pytest
 
+from service.build import build_store
 from service.config import REPO_ROOT, Settings
 from service.corpus import load_corpus
 from service.embed import Embedder, load_embedder
@@ -16,7 +19,7 @@ from service.extract import extract_article
 from service.nlp import load_nlp
 from service.records import Extraction
 from service.speakers import SpeakerRegistry
-from service.store import Store, build_store
+from service.store import SqliteStore
 
 CORPUS = REPO_ROOT / "corpus"
 
@@ -59,14 +62,30 @@ def onnx_embedder(settings: Settings) -> Embedder:
 
 
 @pytest.fixture(scope="session")
-def built_store(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, nlp: object) -> Store:
+def built_store(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, nlp: object) -> SqliteStore:
     path = tmp_path_factory.mktemp("store") / "quotes.sqlite3"
     build_store(CORPUS, path, embedder, nlp, CORPUS / "speakers.json")
-    return Store(path, embedder.name, embedder.revision)
+    return SqliteStore(path, embedder.name, embedder.revision)
 
 
 @pytest.fixture(scope="session")
-def statements(built_store: Store, nlp: Any) -> list[str]:
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL server for the session (tests/pgdb.py), stopped at its end."""
+    with pgdb.server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_corpus(pg_server: str, embedder: Embedder, nlp: object) -> str:
+    """The URL of a database holding the corpus store: a template, copied by tests with
+    pgdb.copy_database, never opened itself (a template cannot be copied while in use)."""
+    url = pgdb.new_database(pg_server, "corpus")
+    build_store(CORPUS, url, embedder, nlp, CORPUS / "speakers.json")
+    return url
+
+
+@pytest.fixture(scope="session")
+def statements(built_store: SqliteStore, nlp: Any) -> list[str]:
     """Every reported wording in the corpus store, and every sentence of each (deduplicated)."""
     wordings = sorted({v.text for q in built_store.quotes(limit=1 << 30)[1] for v in q.variants})
     sentences = {s.text.strip() for w in wordings for s in nlp(w).sents}  # type: ignore[operator]

@@ -18,17 +18,17 @@ from service.api import create_app, openapi_document
 from service.api.runtime import Runtime
 from service.config import REPO_ROOT, Settings
 from service.embed import Embedder
-from service.store import Store
+from service.store import SqliteStore
 
 KEY = "test-key-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def app(built_store: Store, embedder: Embedder, nlp: object, tmp_path_factory: pytest.TempPathFactory) -> Flask:
+def app(built_store: SqliteStore, embedder: Embedder, nlp: object, tmp_path_factory: pytest.TempPathFactory) -> Flask:
     # A private copy of the store: this module writes to it.
     path = tmp_path_factory.mktemp("api") / "quotes.sqlite3"
     shutil.copy(built_store.path, path)
-    store = Store(path, embedder.name, embedder.revision)
+    store = SqliteStore(path, embedder.name, embedder.revision)
     settings = dataclasses.replace(Settings.from_env({}), store_path=path, api_keys=(KEY,), max_body_bytes=200_000)
     return create_app(settings, Runtime.preloaded(settings, embedder, nlp, store))
 
@@ -230,7 +230,7 @@ def test_adding_an_article_needs_a_key(client: FlaskClient) -> None:
     assert found["results"][0]["match"]["label"] == "verbatim"
 
 
-def test_writes_are_off_without_configured_keys(built_store: Store, embedder: Embedder, nlp: object) -> None:
+def test_writes_are_off_without_configured_keys(built_store: SqliteStore, embedder: Embedder, nlp: object) -> None:
     settings = Settings.from_env({})
     app = create_app(settings, Runtime.preloaded(settings, embedder, nlp, built_store))
     _problem(app.test_client().post("/v1/articles", json=ARTICLE, headers={"X-API-Key": KEY}), 403)

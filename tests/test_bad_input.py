@@ -21,7 +21,7 @@ from service.api import create_app
 from service.api.runtime import Runtime
 from service.config import Settings
 from service.embed import Embedder
-from service.store import Store
+from service.store import SqliteStore
 
 KEY = "bad-input-key-0123456789abcdef"
 MAX_TEXT = 1_000
@@ -29,19 +29,19 @@ MAX_BODY = 4_096
 MAX_DOCS = 3
 
 
-def _app(settings: Settings, embedder: Embedder, nlp: object, store: Store) -> Flask:
+def _app(settings: Settings, embedder: Embedder, nlp: object, store: SqliteStore) -> Flask:
     return create_app(settings, Runtime.preloaded(settings, embedder, nlp, store))
 
 
 @pytest.fixture(scope="module")
-def store(built_store: Store, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Store:
+def store(built_store: SqliteStore, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> SqliteStore:
     path = tmp_path_factory.mktemp("bad-input") / "quotes.sqlite3"
     shutil.copy(built_store.path, path)  # POST /v1/articles is called here: never the session store
-    return Store(path, embedder.name, embedder.revision)
+    return SqliteStore(path, embedder.name, embedder.revision)
 
 
 @pytest.fixture(scope="module")
-def small(store: Store) -> Settings:
+def small(store: SqliteStore) -> Settings:
     """Small limits, so that the limit cases are cheap; a key for the write endpoint; no rate limits."""
     return dataclasses.replace(
         Settings.from_env({}),
@@ -56,7 +56,7 @@ def small(store: Store) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def app(small: Settings, embedder: Embedder, nlp: object, store: Store) -> Flask:
+def app(small: Settings, embedder: Embedder, nlp: object, store: SqliteStore) -> Flask:
     return _app(small, embedder, nlp, store)
 
 
@@ -404,7 +404,7 @@ def test_bad_article_fields_are_422(client: FlaskClient, extra: dict[str, str], 
     problem(client.post("/v1/articles", json=article, headers={"X-API-Key": KEY}), 422, field)
 
 
-def test_ten_thousand_lines_are_processed(embedder: Embedder, nlp: object, store: Store, small: Settings) -> None:
+def test_ten_thousand_lines_are_processed(embedder: Embedder, nlp: object, store: SqliteStore, small: Settings) -> None:
     """Default caps (100,000 characters, 1 MiB): 10,000 short lines fit and are answered in the request."""
     roomy = dataclasses.replace(small, max_text_chars=100_000, max_body_bytes=1_048_576)
     client = _app(roomy, embedder, nlp, store).test_client()

@@ -16,7 +16,7 @@ from service.api import create_app
 from service.api.runtime import Runtime
 from service.config import REPO_ROOT, Settings
 from service.embed import Embedder
-from service.store import Store
+from service.store import SqliteStore
 from tests.conftest import CORPUS, copy_corpus
 
 
@@ -120,7 +120,7 @@ def test_build_add_list_show_round_trip(tmp_path: Path) -> None:
     assert bad_date.returncode == 2 and "ISO date" in bad_date.stderr
 
 
-def test_json_output_is_the_api_answer(built_store: Store, embedder: Embedder, nlp: object) -> None:
+def test_json_output_is_the_api_answer(built_store: SqliteStore, embedder: Embedder, nlp: object) -> None:
     """`--json` and `extract` print what the API answers for the same store: one shape (service/schemas.py)."""
     settings = dataclasses.replace(Settings.from_env({}), store_path=built_store.path)
     client = create_app(settings, Runtime.preloaded(settings, embedder, nlp, built_store)).test_client()

@@ -21,7 +21,7 @@ from service.api import create_app, schemas
 from service.api.runtime import Runtime
 from service.config import REPO_ROOT, Settings
 from service.embed import Embedder
-from service.store import Store
+from service.store import SqliteStore
 
 KEY = "contract-key-0123456789abcdef"
 
@@ -34,12 +34,12 @@ schema = schemathesis.openapi.from_path(REPO_ROOT / "openapi.yaml", config=CONFI
 
 
 @pytest.fixture(scope="module")
-def app(built_store: Store, embedder: Embedder, nlp: object, tmp_path_factory: pytest.TempPathFactory) -> Flask:
+def app(built_store: SqliteStore, embedder: Embedder, nlp: object, tmp_path_factory: pytest.TempPathFactory) -> Flask:
     # A private copy of the store: POST /v1/articles is fuzzed too and writes to it. Default limits
     # (the ones openapi.yaml states); rate limits off, or the fuzz itself would be throttled.
     path = tmp_path_factory.mktemp("contract") / "quotes.sqlite3"
     shutil.copy(built_store.path, path)
-    store = Store(path, embedder.name, embedder.revision)
+    store = SqliteStore(path, embedder.name, embedder.revision)
     config = dataclasses.replace(
         Settings.from_env({}), store_path=path, api_keys=(KEY,), rate_limit="", rate_limit_write=""
     )

@@ -33,12 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pgdb
 import psutil
+import psycopg
 import pytest
 from servers import Server, start_server
 
 from service.config import REPO_ROOT
-from service.store import Store
+from service.store import SqliteStore, open_store
+from service.store.postgres import WRITE_LOCK
 
 pytestmark = pytest.mark.slow
 
@@ -103,9 +106,12 @@ class Timing:
     write: float  # seconds the journal exists, median
 
 
-def measure(server: Server, source: Iterator[dict[str, Any]], acked: dict[str, dict[str, Any]]) -> Timing:
-    """Three adds, one at a time, watching the journal: how long an add and its write transaction take."""
-    journal = journal_of(server.store_path)
+def measure(
+    server: Server, source: Iterator[dict[str, Any]], acked: dict[str, dict[str, Any]], in_write: Any = None
+) -> Timing:
+    """Three adds, one at a time, watching for the write transaction (the rollback journal exists, or
+    `in_write()` says so): how long an add and its write transaction take."""
+    in_write = in_write or journal_of(server.store_path).exists
     totals, starts, writes = [], [], []
     for _ in range(3):
         article = next(source)
@@ -114,7 +120,7 @@ def measure(server: Server, source: Iterator[dict[str, Any]], acked: dict[str, d
 
         def watch(seen: list[float] = seen, done: threading.Event = done) -> None:
             while not done.is_set():
-                if journal.exists():
+                if in_write():
                     seen.append(time.monotonic())
                 time.sleep(0.0005)
 
@@ -127,10 +133,20 @@ def measure(server: Server, source: Iterator[dict[str, Any]], acked: dict[str, d
         watcher.join()
         assert status == 200 and answer["status"] == "added", answer
         acked[article["url"]] = answer
-        assert seen, "an add wrote without a rollback journal: the write transaction cannot be found"
+        assert seen, "an add wrote without being seen in a write transaction: it cannot be found"
         starts.append(seen[0] - sent)
         writes.append(seen[-1] - seen[0])
     return Timing(statistics.median(totals), statistics.median(starts), statistics.median(writes))
+
+
+def resend(server: Server, in_flight: dict[str, Any] | None, held: bool, acked: dict[str, dict[str, Any]]) -> None:
+    """The add a kill interrupted, sent again: "unchanged" when it is there whole, else added now."""
+    if in_flight is None:
+        return
+    status, answer = add(server, in_flight)
+    assert status == 200 and answer["status"] == ("unchanged" if held else "added"), answer
+    if answer["status"] == "added":
+        acked[in_flight["url"]] = answer
 
 
 @dataclass
@@ -190,23 +206,34 @@ def kill_group(server: Server, workers: list[int]) -> None:
 
 
 def check_store(
-    store_path: Path, reference: Store, base: dict[str, Any], acked: dict[str, dict[str, Any]]
+    store_path: Path, reference: SqliteStore, base: dict[str, Any], acked: dict[str, dict[str, Any]]
 ) -> dict[str, str]:
     """Open the store as the service does, check it whole, and every acknowledged add in it.
 
     Returns url → article id of what the store holds."""
     journal = journal_of(store_path)
-    info = Store(store_path, reference.model_name, reference.model_revision).info()
+    info = SqliteStore(store_path, reference.model_name, reference.model_revision).info()
     assert journal_state(journal) != "hot", "the service opened the store but did not roll its hot journal back"
     with contextlib.closing(sqlite3.connect(store_path)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-        held = dict(conn.execute("SELECT url, id FROM articles").fetchall())
-        variants = dict(conn.execute("SELECT article_id, COUNT(*) FROM variants GROUP BY article_id").fetchall())
-        quotes = {row[0] for row in conn.execute("SELECT id FROM quotes")}
-        empty_quotes = conn.execute("SELECT COUNT(*) FROM quotes WHERE id NOT IN (SELECT quote_id FROM variants)")
-        assert empty_quotes.fetchone()[0] == 0, "a quote without any variant"
-    assert info["articles"] == len(held)
+        return check_rows(conn, info, base, acked)
+
+
+def check_rows(
+    conn: Any, info: dict[str, Any], base: dict[str, Any], acked: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    """Every acknowledged add whole in the store, nothing half-written, the counts right (either
+    backend's connection). Returns url → article id of what the store holds."""
+    held = dict(conn.execute("SELECT url, id FROM articles").fetchall())
+    variants = dict(conn.execute("SELECT article_id, COUNT(*) FROM variants GROUP BY article_id").fetchall())
+    quotes = {row[0] for row in conn.execute("SELECT id FROM quotes").fetchall()}
+    empty = conn.execute(
+        "SELECT COUNT(*) FROM quotes q WHERE NOT EXISTS (SELECT 1 FROM variants WHERE quote_id = q.id)"
+    )
+    assert empty.fetchone()[0] == 0, "a quote without any variant"
+    for table in ("articles", "quotes", "variants", "speakers"):
+        assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == info[table], f"count_{table} is off"
     lost = sorted(url for url in acked if url not in held)
     assert not lost, f"acknowledged adds lost: {lost}"
     for url, answer in acked.items():
@@ -220,11 +247,11 @@ def check_store(
     return held
 
 
-def test_acknowledged_adds_survive_sigkill_and_the_store_stays_whole(built_store: Store, tmp_path: Path) -> None:
+def test_acknowledged_adds_survive_sigkill_and_the_store_stays_whole(built_store: SqliteStore, tmp_path: Path) -> None:
     store_path = tmp_path / "quotes.sqlite3"
     store_path.write_bytes(built_store.path.read_bytes())
     journal = journal_of(store_path)
-    base = Store(store_path, built_store.model_name, built_store.model_revision).info()
+    base = SqliteStore(store_path, built_store.model_name, built_store.model_revision).info()
     rng = random.Random(SEED)
     source = articles()
     acked: dict[str, dict[str, Any]] = {}
@@ -236,11 +263,7 @@ def test_acknowledged_adds_survive_sigkill_and_the_store_stays_whole(built_store
     journals: list[str] = []
     for round_ in range(ROUNDS + 1):
         with start_server(tmp_path, store_path, **SETTINGS) as server:
-            if in_flight is not None:  # sent again: whole when it is there, else added now
-                status, answer = add(server, in_flight)
-                assert status == 200 and answer["status"] == ("unchanged" if in_flight_held else "added"), answer
-                if answer["status"] == "added":
-                    acked[in_flight["url"]] = answer
+            resend(server, in_flight, in_flight_held, acked)
             # Whatever journal the last kill left is gone now: a hot one since the open rolled it back, one
             # never made hot since the add sent again ran its own write transaction.
             assert journal_state(journal) is None, f"the journal the kill left ({left}) is still there"
@@ -307,3 +330,121 @@ def test_acknowledged_adds_survive_sigkill_and_the_store_stays_whole(built_store
     assert journals, "no kill landed inside a write transaction:\n" + "\n".join(report)
     # The commit window is a few fsyncs long here; where fsync costs nothing it may be missed.
     assert "hot" in journals, "no kill landed in a commit: the rollback was not tested\n" + "\n".join(report)
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------------
+
+PG_ROUNDS = 4  # two kills anywhere in an add, two inside its write transaction
+
+
+class Postgres:
+    """The store's database seen from outside: its rows, and whether a write transaction is open."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn = psycopg.connect(url, autocommit=True)
+        # pg_locks shows a bigint advisory key as two 32-bit halves.
+        self.key = (WRITE_LOCK >> 32, WRITE_LOCK & 0xFFFFFFFF)
+
+    def writing(self) -> bool:
+        """An add's write transaction holds the write lock."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s AND granted",
+            self.key,
+        ).fetchone()
+        return bool(row and row[0])
+
+    def settled(self) -> bool:
+        """No session of the killed server is left in a transaction (the server rolled them back)."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND state IS NOT NULL AND state <> 'idle'"
+        ).fetchone()
+        return not self.writing() and row is not None and row[0] == 0
+
+    def check(self, base: dict[str, Any], acked: dict[str, dict[str, Any]], reference: SqliteStore) -> dict[str, str]:
+        """Every acknowledged add whole in the store, nothing half-written, the counts right."""
+        store = open_store(self.url, reference.model_name, reference.model_revision)
+        try:
+            info = store.info()
+        finally:
+            store.close()
+        return check_rows(self.conn, info, base, acked)
+
+
+def test_acknowledged_adds_survive_sigkill_on_postgres(
+    built_store: SqliteStore, pg_server: str, pg_corpus: str, tmp_path: Path
+) -> None:
+    url = pgdb.copy_database(pg_server, pg_corpus)
+    db = Postgres(url)
+    try:
+        _kill_rounds_on_postgres(db, built_store, tmp_path)
+    finally:
+        db.conn.close()
+
+
+def _kill_rounds_on_postgres(db: Postgres, built_store: SqliteStore, tmp_path: Path) -> None:
+    url = db.url
+    settings = {**SETTINGS, "QUOTES_STORE_URL": url}
+    store = open_store(url, built_store.model_name, built_store.model_revision)
+    base_info = store.info()
+    store.close()
+    rng = random.Random(SEED)
+    source = articles()
+    acked: dict[str, dict[str, Any]] = {}
+    in_flight: dict[str, Any] | None = None
+    in_flight_held = False
+    timing: Timing | None = None
+    report: list[str] = []
+    inside = 0
+    unused = tmp_path / "unused.sqlite3"  # QUOTES_STORE_URL wins over the path
+    for round_ in range(PG_ROUNDS + 1):
+        with start_server(tmp_path, unused, **settings) as server:
+            resend(server, in_flight, in_flight_held, acked)
+            if round_ == PG_ROUNDS:
+                status, _, body = server.request("GET", "/v1/info")
+                held = db.check(base_info, acked, built_store)
+                assert status == 200 and json.loads(body)["store"]["articles"] == len(held)
+                break
+            if timing is None:
+                timing = measure(server, source, acked, db.writing)
+                report.append(
+                    f"an add takes {timing.add * 1000:.0f} ms; it holds the write lock from "
+                    f"{timing.write_start * 1000:.0f} ms for {timing.write * 1000:.0f} ms (medians of 3)"
+                )
+            workers = workers_of(server)
+            writer = Writer(server, source)
+            writer.thread.start()
+            nth = rng.randint(1, 3)
+            sent = writer.wait_sent(nth)
+            if round_ % 2 == 0:  # anywhere, from the request to just past its answer
+                delay = rng.uniform(0, 1.1) * timing.add
+                time.sleep(max(0.0, sent + delay - time.monotonic()))
+                aim = f"{delay * 1000:.0f} ms after add {nth} of the round was sent"
+            else:  # inside the write transaction
+                seen = wait_for(db.writing, 10 * timing.add)
+                delay = rng.uniform(0.05, 0.9) * timing.write
+                time.sleep(delay)
+                aim = f"{delay * 1000:.0f} ms after add {nth} took the write lock" + ("" if seen else " (never seen)")
+            was_writing = db.writing()
+            kill_group(server, workers)
+            writer.thread.join(timeout=60)
+            assert not writer.thread.is_alive() and not writer.refused, writer.refused
+        assert wait_for(db.settled, 30), "the killed server's transaction is still open"
+        acked.update(writer.acked)
+        last, _ = writer.sent[-1]
+        in_flight = None if last["url"] in writer.acked else last
+        held = db.check(base_info, acked, built_store)
+        in_flight_held = in_flight is not None and in_flight["url"] in held
+        if was_writing and in_flight is not None and not in_flight_held:
+            inside += 1
+            landed = "inside its write transaction: rolled back by the server"
+        elif in_flight is None:
+            landed = "between adds"
+        elif in_flight_held:
+            landed = "after the commit, before the answer was read"
+        else:
+            landed = "in the add, before its write transaction"
+        report.append(f"round {round_ + 1}: killed {aim}: {landed}; {len(acked)} acknowledged in all")
+    print("\n".join(report))
+    assert inside, "no kill landed inside a write transaction:\n" + "\n".join(report)

@@ -23,7 +23,7 @@ import pytest
 from servers import START, Server, free_port, server_env, start_server
 
 from service.config import REPO_ROOT
-from service.store import Store
+from service.store import SqliteStore
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ PESKOV = (
 
 
 @pytest.fixture(scope="module")
-def server(built_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(built_store: SqliteStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("e2e")
     store_path = tmp / "quotes.sqlite3"
     shutil.copy(built_store.path, store_path)
@@ -143,7 +143,9 @@ def test_bad_configuration_stops_the_start_with_one_message(tmp_path: Path) -> N
     assert "Traceback" not in output
 
 
-def test_hup_reloads_workers_revoking_a_removed_key_and_keeping_the_metrics(built_store: Store, tmp_path: Path) -> None:
+def test_hup_reloads_workers_revoking_a_removed_key_and_keeping_the_metrics(
+    built_store: SqliteStore, tmp_path: Path
+) -> None:
     old, new = "e2e-old-key-0123456789abcdef", "e2e-new-key-0123456789abcdef"
     key_file = tmp_path / "keys"
     key_file.write_text(f"{old}\n")

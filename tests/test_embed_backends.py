@@ -22,7 +22,7 @@ from service.batching import Batcher
 from service.config import Settings
 from service.embed import Embedder, ModelError, OnnxExport, linked_model_copy, load_embedder, normalise
 from service.match import Matcher
-from service.store import Store
+from service.store import SqliteStore
 
 TIMEOUT = 120.0  # only ever reached when something is broken (a hang), never part of a pass
 
@@ -118,7 +118,7 @@ def test_int8_vector_of_a_text_does_not_depend_on_its_batch(onnx_embedder: Embed
 
 
 def test_int8_queries_against_the_torch_store_find_the_same_quotes(
-    built_store: Store, embedder: Embedder, onnx_embedder: Embedder, nlp: Any, statements: list[str]
+    built_store: SqliteStore, embedder: Embedder, onnx_embedder: Embedder, nlp: Any, statements: list[str]
 ) -> None:
     """The store stays built with torch fp32; only queries switch backend."""
     by_torch = Matcher(built_store, embedder, nlp)

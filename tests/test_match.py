@@ -12,8 +12,9 @@ from service.config import REPO_ROOT
 from service.corpus import ArticleMeta, make_article
 from service.embed import Embedder
 from service.flags import Flag, compare_meaning
+from service.ingest import add_article
 from service.match import Match, Matcher, Thresholds
-from service.store import Store
+from service.store import SqliteStore
 
 CORPUS = REPO_ROOT / "corpus"
 
@@ -34,14 +35,14 @@ RESTORATION = (
 
 
 @pytest.fixture(scope="session")
-def store_path(built_store: Store) -> Path:
+def store_path(built_store: SqliteStore) -> Path:
     """The session store built from the corpus (tests/conftest.py); tests that write copy it."""
     return built_store.path
 
 
 @pytest.fixture(scope="session")
 def matcher(store_path: Path, embedder: Embedder, nlp: object) -> Matcher:
-    return Matcher(Store(store_path, embedder.name, embedder.revision), embedder, nlp)
+    return Matcher(SqliteStore(store_path, embedder.name, embedder.revision), embedder, nlp)
 
 
 def only(matches: list[Match]) -> Match:
@@ -203,13 +204,13 @@ def test_matcher_reloads_when_the_store_changes(
 ) -> None:
     path = tmp_path / "quotes.sqlite3"
     shutil.copyfile(store_path, path)
-    store = Store(path, embedder.name, embedder.revision)
+    store = SqliteStore(path, embedder.name, embedder.revision)
     matcher = Matcher(store, embedder, nlp)
     before = matcher.store_version
     text = '"The harvest in the north will be the largest in a decade," Peskov told reporters on Monday.'
     assert only(matcher.match_text(text)).label != "verbatim"
     meta = ArticleMeta(outlet="Test Wire", url="https://example.org/harvest", published=None)
-    store.add_article(make_article(text, meta), embedder, nlp)
+    add_article(store, make_article(text, meta), embedder, nlp)
     m = only(matcher.match_text(text))
     assert matcher.store_version == before + 1
     assert m.label == "verbatim" and m.attribution == "consistent"
@@ -311,3 +312,19 @@ def _no_leaked_speakers(request: pytest.FixtureRequest) -> Iterator[None]:
     if "matcher" in request.fixturenames:
         m: Matcher = request.getfixturevalue("matcher")
         assert "foreign-ministry" not in m.store.registry().speakers
+
+
+def test_a_long_text_on_a_store_larger_than_one_search(
+    tmp_path: Path, store_path: Path, embedder: Embedder, nlp: object
+) -> None:
+    """Each segment's search returns only some variants (64 of over 100): the wordings a segment is
+    compared with may come from another segment's search or from the store."""
+    path = tmp_path / "quotes.sqlite3"
+    shutil.copyfile(store_path, path)
+    store = SqliteStore(path, embedder.name, embedder.revision)
+    texts = [p.read_text(encoding="utf-8") for p in sorted(CORPUS.glob("*.txt"))]
+    meta = ArticleMeta(outlet="Digest", url="https://example.org/digest", published=None)
+    add_article(store, make_article("\n\n".join(texts), meta), embedder, nlp)
+    assert store.info()["variants"] > 100
+    matches = Matcher(store, embedder, nlp).match_text("\n\n".join(texts[:2]))
+    assert len(matches) > 20 and sum(m.label == "verbatim" for m in matches) > 10

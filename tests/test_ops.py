@@ -19,14 +19,14 @@ from service.api.runtime import Runtime
 from service.config import ConfigError, Settings
 from service.embed import Embedder
 from service.logs import logging_config
-from service.store import Store
+from service.store import SqliteStore
 
 KEY_A = "ops-key-a-0123456789abcdef"
 KEY_B = "ops-key-b-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def make_app(built_store: Store, embedder: Embedder, nlp: object) -> Any:
+def make_app(built_store: SqliteStore, embedder: Embedder, nlp: object) -> Any:
     """Apps over the session store (read-only here) with settings changed per test."""
 
     def make(**changes: Any) -> Flask:

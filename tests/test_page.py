@@ -33,7 +33,7 @@ from bench.server import launch_on_copy
 from service.api import create_app
 from service.api.runtime import Runtime
 from service.config import REPO_ROOT, Settings
-from service.store import Store
+from service.store import SqliteStore
 
 pytestmark = pytest.mark.slow
 
@@ -77,14 +77,14 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def server(built_store: Store) -> Iterator[str]:
+def server(built_store: SqliteStore) -> Iterator[str]:
     """gunicorn with an API key; reads are open. Its store is a copy: articles added here stay here."""
     with launch_on_copy(built_store.path, QUOTES_WORKERS="1", QUOTES_API_KEYS=KEY) as launched:
         yield f"http://127.0.0.1:{launched.port}/"
 
 
 @pytest.fixture(scope="module")
-def keyed_server(built_store: Store) -> Iterator[str]:
+def keyed_server(built_store: SqliteStore) -> Iterator[str]:
     """gunicorn where every /v1 request needs a key, and reads are limited to 5 a minute per key."""
     with launch_on_copy(
         built_store.path,
@@ -105,7 +105,7 @@ class Loading:
 
 
 @pytest.fixture()
-def loading_server(built_store: Store) -> Iterator[Loading]:
+def loading_server(built_store: SqliteStore) -> Iterator[Loading]:
     # gunicorn's launcher waits for ready workers; the 503 path needs a service that is truly still
     # loading, for as long as the test wants: the same app, served by werkzeug, loads on demand.
     settings = Settings.from_env({"QUOTES_STORE_PATH": str(built_store.path), "QUOTES_RATE_LIMIT": "off"})

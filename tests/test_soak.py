@@ -13,7 +13,7 @@ import pytest
 from servers import Server, start_server
 
 from bench.soak import SoakReport, run_soak
-from service.store import Store
+from service.store import SqliteStore
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ SETTINGS = {
 
 
 @pytest.fixture(scope="module")
-def server(built_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(built_store: SqliteStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("soak")
     shutil.copy(built_store.path, tmp / "quotes.sqlite3")
     with start_server(tmp, tmp / "quotes.sqlite3", **SETTINGS) as srv:

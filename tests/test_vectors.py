@@ -6,6 +6,7 @@ Accuracy only; search times and memory are measured by bench/bench_store_scale.p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import faiss
@@ -14,15 +15,15 @@ import pytest
 from test_match import NEGATED, PESKOV, SYBIGA, WEATHER
 
 from service.embed import Embedder
-from service.match import Matcher, _candidates, _Snapshot
-from service.speakers import SpeakerRegistry
-from service.store import Store
+from service.match import Matcher, _candidates
+from service.store import Hits, SqliteStore, StoreState
 from service.vectors import (
     AUTO_COMPACT_MIN_ROWS,
     COMPACT_SCORE_ERROR,
     CompactIndex,
     CompactParams,
     ExactIndex,
+    IdIndex,
     build_index,
 )
 
@@ -152,22 +153,18 @@ def test_auto_is_exact_for_small_stores(data: tuple[np.ndarray, np.ndarray]) -> 
 # -- the matcher -----------------------------------------------------------------------------------
 
 
-def _snapshot(matrix: np.ndarray, quote_of_row: list[int], kind: str) -> _Snapshot:
-    """Just what `_candidates` reads: the index and which quote each row belongs to."""
-    order = sorted(set(quote_of_row))
-    return _Snapshot(
-        version=1,
-        index=build_index(matrix, kind),
-        variants=[],
-        padded=[],
-        quotes={},
-        quote_order=[f"q{q}" for q in order],
-        row_quote=np.asarray([order.index(q) for q in quote_of_row], dtype=np.int64),
-        by_quote=np.zeros(0, dtype=np.int64),
-        group_starts=np.zeros(0, dtype=np.int64),
-        group_ends=np.zeros(0, dtype=np.int64),
-        registry=SpeakerRegistry(),
-    )
+def _search(matrix: np.ndarray, quote_of_row: list[int], kind: str) -> Callable[[np.ndarray, int], list[Hits]]:
+    """A store's search over `matrix` (variant id = row + 1), as `_candidates` calls it."""
+    index = IdIndex.build(np.arange(1, len(matrix) + 1), matrix, kind)
+
+    def search(queries: np.ndarray, k: int) -> list[Hits]:
+        out = []
+        for ids in index.search(queries, k):
+            rows = ids - 1
+            out.append(Hits(ids, [f"q{quote_of_row[r]}" for r in rows.tolist()], matrix[rows], len(ids) < k))
+        return out
+
+    return search
 
 
 def test_candidates_rank_quotes_by_their_best_variant_when_one_quote_fills_the_top_rows() -> None:
@@ -176,27 +173,30 @@ def test_candidates_rank_quotes_by_their_best_variant_when_one_quote_fills_the_t
     # so the matcher must search again for more.
     nearest = set(np.argsort(-(matrix @ queries[0]))[:300].tolist())
     quote_of_row = [0 if r in nearest else 1 + r % 1500 for r in range(len(matrix))]
-    snap = _snapshot(matrix, quote_of_row, "exact")
-    found = _candidates(snap, queries, 4)
-    sims = queries @ matrix.T
+    state = StoreState(1, 1, len(set(quote_of_row)), len(matrix))
+    found = _candidates(_search(matrix, quote_of_row, "exact"), queries, 4, state)
     for q, got in enumerate(found):
+        sims = matrix @ queries[q]
         best: dict[str, float] = {}
         for row, quote in enumerate(quote_of_row):
-            best[f"q{quote}"] = max(best.get(f"q{quote}", -2.0), float(sims[q, row]))
-        expected = sorted(best, key=lambda k: (-best[k], snap.quote_order.index(k)))[:4]
+            best[f"q{quote}"] = max(best.get(f"q{quote}", -2.0), float(sims[row]))
+        expected = sorted(best, key=lambda k: -best[k])[:4]
         assert got.ranked == expected
-        assert got.best_of == {k: best[k] for k in expected}
-        assert all(float(sims[q, got.best_row[k]]) == best[k] for k in expected)
+        assert got.best_of == pytest.approx({k: best[k] for k in expected}, rel=1e-6)
+        assert all(float(sims[got.best_row[k] - 1]) == pytest.approx(best[k], rel=1e-6) for k in expected)
     assert found[0].ranked[0] == "q0"
 
 
 def test_compact_matcher_agrees_with_exact_on_the_issue_examples(
-    built_store: Store, embedder: Embedder, nlp: object
+    built_store: SqliteStore, embedder: Embedder, nlp: object
 ) -> None:
     path: Path = built_store.path
-    exact = Matcher(Store(path, embedder.name, embedder.revision), embedder, nlp, index="exact")
-    compact = Matcher(Store(path, embedder.name, embedder.revision), embedder, nlp, index="compact")
-    assert exact.vector_index.kind == "exact" and compact.vector_index.kind == "compact"
+    exact_store = SqliteStore(path, embedder.name, embedder.revision, vector_index="exact")
+    compact_store = SqliteStore(path, embedder.name, embedder.revision, vector_index="compact")
+    exact, compact = Matcher(exact_store, embedder, nlp), Matcher(compact_store, embedder, nlp)
+    exact_store.refresh()
+    compact_store.refresh()
+    assert exact_store.current_kind() == "exact" and compact_store.current_kind() == "compact"
     for text in (PESKOV, NEGATED, SYBIGA, WEATHER):
         (a,) = exact.match_text(text)
         (b,) = compact.match_text(text)
@@ -206,6 +206,6 @@ def test_compact_matcher_agrees_with_exact_on_the_issue_examples(
         assert [c.quote_id for c in a.alternatives] == [c.quote_id for c in b.alternatives]
 
 
-def test_matcher_refuses_an_unknown_index(built_store: Store, embedder: Embedder, nlp: object) -> None:
+def test_store_refuses_an_unknown_index(built_store: SqliteStore, embedder: Embedder) -> None:
     with pytest.raises(ValueError, match="unknown vector index"):
-        Matcher(built_store, embedder, nlp, index="hnsw")
+        SqliteStore(built_store.path, embedder.name, embedder.revision, vector_index="hnsw")

@@ -18,7 +18,7 @@ from ..config import Settings
 from ..embed import Embedder, load_embedder
 from ..match import Matcher, Thresholds
 from ..nlp import load_nlp
-from ..store import Store
+from ..store import Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Runtime:
 
     @classmethod
     def preloaded(cls, settings: Settings, embedder: Embedder, nlp: Any, store: Store) -> Runtime:
-        matcher = Matcher(store, embedder, nlp, index=settings.vector_index)
+        matcher = Matcher(store, embedder, nlp)
         return cls(settings, Components(embedder, nlp, store, matcher))
 
     def start(self) -> None:
@@ -81,11 +81,18 @@ class Runtime:
             lap("model_s")
             nlp = load_nlp()
             lap("spacy_s")
-            store = Store(self.settings.store_path, embedder.name, embedder.revision)
+            store = open_store(
+                self.settings.store_location,
+                embedder.name,
+                embedder.revision,
+                vector_index=self.settings.vector_index,
+                pool_size=self.settings.threads + 1,  # one per request thread, one for the metrics
+            )
+            store.refresh()  # SQLite: its vector index, built before the first request needs it
             calibrated = Thresholds.load()
             paraphrase, related = self.settings.thresholds((calibrated.paraphrase, calibrated.related))
             thresholds = dataclasses.replace(calibrated, paraphrase=paraphrase, related=related)
-            matcher = Matcher(store, embedder, nlp, thresholds, index=self.settings.vector_index)
+            matcher = Matcher(store, embedder, nlp, thresholds)
             lap("store_s")
             embedder.encode(["warm-up"])  # the first encode allocates; pay it before traffic
             lap("warmup_s")

@@ -241,7 +241,7 @@ class LimitsSchema(Schema):
 class InfoResponse(Schema):
     model = fields.Nested(ModelInfo, attribute="embedder")
     embedding = NestedFrom(EmbeddingInfo, get=lambda info: info.embedder)
-    store = DictFrom(keys=fields.String(), get=lambda info: {k: v for k, v in info.store.items() if k != "path"})
+    store = DictFrom(keys=fields.String(), get=lambda info: {k: v for k, v in info.store.items() if k != "location"})
     thresholds = fields.Nested(ThresholdsSchema)
     limits = fields.Nested(LimitsSchema, attribute="settings")
 

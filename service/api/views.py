@@ -9,6 +9,7 @@ from flask_smorest import Blueprint, abort
 
 from ..corpus import ArticleMeta, CorpusError, make_article, validate_text
 from ..extract import extract_article
+from ..ingest import add_article
 from ..records import CanonicalQuote
 from ..schemas import (
     AddedArticle,
@@ -224,7 +225,7 @@ def articles(body: dict[str, Any]) -> AddedArticle:
     c = components()
     meta = ArticleMeta(body["outlet"], body["url"], body.get("published"), body["language"], body["title"])
     article = make_article(text, meta)
-    report = c.store.add_article(article, c.embedder, c.nlp)
+    report = add_article(c.store, article, c.embedder, c.nlp)
     return AddedArticle(report, _speaker_names(c.store.registry()))
 
 
