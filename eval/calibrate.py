@@ -57,9 +57,10 @@ from service import canon
 from service.build import build_store
 from service.config import REPO_ROOT, Settings
 from service.corpus import MANIFEST, load_corpus
-from service.embed import BACKENDS, Embedder, load_embedder
+from service.embed import Embedder, load_embedder
 from service.flags import NEGATIONS, PLACE_KEYS, compare_meaning
 from service.match import CALIBRATION_FILE, Matcher, Segment, Thresholds
+from service.model_files import BACKENDS
 from service.nlp import load_nlp
 from service.records import MentionKind, SegmentKind
 from service.store import SqliteStore

@@ -20,15 +20,8 @@ from marshmallow import Schema
 
 from .config import ConfigError, Settings
 from .corpus import ArticleMeta, CorpusError, decode_text, make_article, parse_date, parse_url, read_text_file
-from .embed import (
-    ModelError,
-    OnnxExport,
-    install_model,
-    load_embedder,
-    onnx_export_problem,
-    quantization_for_cpu,
-    verify_model,
-)
+from .embed import load_embedder
+from .model_files import ModelError, OnnxExport, install_model, onnx_export_problem, quantization_for_cpu, verify_model
 from .onnx_export import Int8Refused, export_onnx
 from .records import CanonicalQuote
 from .schemas import (
