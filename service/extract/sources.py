@@ -439,8 +439,14 @@ def noun_phrase(tok: Token) -> SpacySpan:
 
 
 def _phrase_span(parsed: ParsedArticle, tok: Token) -> Span | None:
+    """The source as written: its noun phrase and the name in apposition to it ("Ukraine's foreign
+    minister Andriy Sybiga", "Mrs. Lopez's spokeswoman, Ana Ruiz")."""
     np = noun_phrase(tok)
-    a, b = np.start_char, np.end_char
+    end = np.end
+    for child in tok.children:
+        if child.dep_ == "appos" and child.i > tok.i and child.pos_ == "PROPN":
+            end = max(end, noun_phrase(child).end)
+    a, b = np.start_char, tok.doc[end - 1].idx + len(tok.doc[end - 1])
     return Span(a, b, parsed.text[a:b])
 
 
