@@ -32,6 +32,9 @@ class ProblemApi(Api):
         finally:
             del self.DEFAULT_RESPONSE_CONTENT_TYPE
 
+    def _register_pagination_header(self) -> None:
+        """No endpoint pages with flask-smorest's header: its schema would sit unused in the contract."""
+
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None, load: bool = True) -> Flask:
     """The app; `load=False` skips loading model and store (for writing the OpenAPI document)."""
@@ -45,7 +48,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         OPENAPI_JSON_PATH="openapi.json",
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         API_SPEC_OPTIONS={
+            # Where `./run serve` listens (QUOTES_BIND); generated clients take another base URL.
+            "servers": [{"url": "http://127.0.0.1:8000", "description": "./run serve on this machine"}],
             "info": {
+                "contact": {"name": "Quote attribution service maintainers"},
                 "description": (
                     "Who said it, who reported it, and does a text quote it faithfully? Errors are "
                     "application/problem+json (RFC 9457) with the offending fields in invalid_params. "

@@ -99,6 +99,7 @@ def _speaker_names(registry: SpeakerRegistry) -> dict[str, str]:
 
 
 @api_v1.route("/attributions", methods=["POST"])
+@api_v1.doc(operationId="attribute_text")
 @errors(*_BODY_ERRORS)
 @api_v1.arguments(s.AttributionRequest, example={"text": _PESKOV, "top_k": 3})
 @api_v1.response(200, AttributionResponse)
@@ -113,11 +114,17 @@ def attributions(body: dict[str, Any]) -> Attributions:
 
 
 @api_v1.route("/attributions/batch", methods=["POST"])
+@api_v1.doc(operationId="attribute_documents")
 @errors(*_BODY_ERRORS)
 @api_v1.arguments(s.BatchRequest, example={"documents": [{"id": "story-1", "text": _PESKOV}]})
 @api_v1.response(200, BatchResponse)
 def attributions_batch(body: dict[str, Any]) -> BatchAttributions:
-    """Several documents in one call (CMS plugins). At most QUOTES_MAX_BATCH_DOCUMENTS documents."""
+    """Match several documents in one call.
+
+    For CMS plugins that check a page of stories at once: each document is matched as
+    `POST /v1/attributions` would match it, and answered in the same order with its `id` echoed.
+    At most QUOTES_MAX_BATCH_DOCUMENTS documents (default 32); more is a 422 naming `documents`.
+    """
     cap = runtime().settings.max_batch_documents
     docs = body["documents"]
     if len(docs) > cap:
@@ -129,6 +136,7 @@ def attributions_batch(body: dict[str, Any]) -> BatchAttributions:
 
 
 @api_v1.route("/similarity", methods=["POST"])
+@api_v1.doc(operationId="compare_wordings")
 @errors(*_BODY_ERRORS)
 @api_v1.arguments(
     s.SimilarityRequest,
@@ -139,7 +147,12 @@ def attributions_batch(body: dict[str, Any]) -> BatchAttributions:
 )
 @api_v1.response(200, SimilarityResponse)
 def similarity(body: dict[str, Any]) -> Compared:
-    """Is B a faithful rendering of A? Similarity, label and the changes of meaning found."""
+    """Compare two wordings: is B a faithful rendering of A?
+
+    The cosine similarity of their embeddings, the label it earns (verbatim when B repeats A's
+    words), and the changes of meaning found word by word (negation, number, entity, inserted or
+    deleted words). `clean` is true only for a verbatim or paraphrase label without flags.
+    """
     _check_length(body["original"], "original")
     _check_length(body["rendering"], "rendering")
     c = components()
@@ -147,11 +160,17 @@ def similarity(body: dict[str, Any]) -> Compared:
 
 
 @api_v1.route("/extractions", methods=["POST"])
+@api_v1.doc(operationId="extract_statements")
 @errors(*_BODY_ERRORS)
 @api_v1.arguments(s.ExtractionRequest, example={"text": '"We will continue dialogue," Peskov told reporters.'})
 @api_v1.response(200, ExtractionResponse)
 def extractions(body: dict[str, Any]) -> Extracted:
-    """The quotes and speakers found in a text. The store is not changed."""
+    """Extract the attributed statements of a text.
+
+    Every attribution found (direct, partial and reported speech, and beliefs, intentions,
+    perceptions and evidence, with their cue class), its wording and content spans, its cue and
+    the source as written and resolved. The store is not changed.
+    """
     _check_length(body["text"], "text")
     c = components()
     registry = c.store.registry()  # a private copy: what the text teaches is not kept
@@ -161,11 +180,16 @@ def extractions(body: dict[str, Any]) -> Extracted:
 
 
 @api_v1.route("/quotes", methods=["GET"])
+@api_v1.doc(operationId="list_quotes")
 @errors()
 @api_v1.arguments(s.QueryArgs, location="query")
 @api_v1.response(200, QuotePageSchema)
 def quotes(args: dict[str, Any]) -> QuotePage:
-    """Canonical quotes: by speaker, by words, disputed only; paginated."""
+    """List canonical quotes.
+
+    Filtered by the speaker any source names, by the words a quote contains, or to the disputed
+    ones (sources name different speakers); paginated with `limit` and `offset`.
+    """
     total, found = components().store.quotes(
         speaker_id=args.get("speaker"),
         search=args.get("q"),
@@ -177,10 +201,15 @@ def quotes(args: dict[str, Any]) -> QuotePage:
 
 
 @api_v1.route("/quotes/<string:quote_id>", methods=["GET"])
+@api_v1.doc(operationId="get_quote")
 @errors(404)
 @api_v1.response(200, QuoteDetail)
 def quote(quote_id: str) -> CanonicalQuote:
-    """One canonical quote with its variants, sources and attributions."""
+    """Get one canonical quote.
+
+    With every variant (each outlet's wording, its source, cue and the speaker that source names)
+    earliest source first, and the attributions counted per speaker.
+    """
     found = components().store.quote(quote_id)
     if found is None:
         abort(404, message=f"no quote {quote_id!r}")
@@ -189,18 +218,27 @@ def quote(quote_id: str) -> CanonicalQuote:
 
 
 @api_v1.route("/speakers", methods=["GET"])
+@api_v1.doc(operationId="list_speakers")
 @errors()
 @api_v1.response(200, SpeakerList)
 def speakers() -> Speakers:
-    """Every canonical speaker with aliases and the number of quotes ascribed to them."""
+    """List the speakers.
+
+    Every canonical speaker (people, organisations and the news media the registry knows) with
+    their aliases and the number of canonical quotes any source ascribes to them.
+    """
     return Speakers([SpeakerQuotes(sp, n) for sp, n in components().store.speakers()])
 
 
 @api_v1.route("/speakers/<string:speaker_id>", methods=["GET"])
+@api_v1.doc(operationId="get_speaker")
 @errors(404)
 @api_v1.response(200, SpeakerDetail)
 def speaker(speaker_id: str) -> SpeakerQuotes:
-    """One speaker: role, aliases and the quotes ascribed to them by any source."""
+    """Get one speaker.
+
+    Their kind, role and aliases, and the ids of the canonical quotes any source ascribes to them.
+    """
     store = components().store
     found = store.speaker(speaker_id)
     if found is None:
@@ -211,12 +249,18 @@ def speaker(speaker_id: str) -> SpeakerQuotes:
 
 
 @api_v1.route("/articles", methods=["POST"])
+@api_v1.doc(operationId="add_article")
 @errors(*_BODY_ERRORS, 401, 403)
 @api_v1.doc(security=[{"ApiKey": []}])
 @api_v1.arguments(s.ArticleRequest)
 @api_v1.response(200, ArticleResponse)
 def articles(body: dict[str, Any]) -> AddedArticle:
-    """Add an article to the store (API key required). Idempotent by URL and content hash."""
+    """Add an article to the store.
+
+    Needs an API key (X-API-Key). The article's statements are extracted, embedded and joined to
+    the canonical quotes they repeat, or become new ones. Idempotent by URL and content hash: the
+    same article again is `unchanged`, a new text at a known URL replaces the old one (`updated`).
+    """
     _check_length(body["text"], "text")
     try:
         text = validate_text(body["text"], "text")
@@ -230,25 +274,40 @@ def articles(body: dict[str, Any]) -> AddedArticle:
 
 
 @ops.route("/healthz", methods=["GET"])
+@ops.doc(operationId="check_health")
 @ops.response(200, s.Health)
 def healthz() -> s.Status:
-    """The process is alive."""
+    """Check that the process is alive.
+
+    Answers at once, before the model and the store are loaded: for liveness probes.
+    """
     return s.Status("ok")
 
 
 @ops.route("/readyz", methods=["GET"])
+@ops.doc(operationId="check_readiness")
 @ops.response(200, s.Health)
 @ops.alt_response(503, schema=s.ProblemSchema, description="Not ready", content_type="application/problem+json")
 def readyz() -> s.Status:
-    """Model and store loaded (503 problem+json before, with the reason)."""
+    """Check that the service is ready.
+
+    200 once the model and the store are loaded; 503 problem+json before, with the reason and
+    Retry-After. For readiness probes and load balancers.
+    """
     components()
     return s.Status("ready")
 
 
 @api_v1.route("/info", methods=["GET"])
+@api_v1.doc(operationId="get_info")
 @errors()
 @api_v1.response(200, s.InfoResponse)
 def info() -> s.Info:
-    """Model, backend, store size and version, thresholds and limits."""
+    """Describe the service.
+
+    The embedding model and its backend (for int8: the preset, the MatMuls kept in fp32 and the
+    measured agreement with torch), the store's size and version, the similarity thresholds and
+    the request limits.
+    """
     c = components()
     return s.Info(c.embedder, c.store.info(), c.matcher.thresholds, runtime().settings)
