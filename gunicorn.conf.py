@@ -1,8 +1,9 @@
 """gunicorn settings. Every value comes from service/config.py (environment variables, README table).
 
 The app is created in each worker after fork: PyTorch must not be imported before forking (a
-preloaded torch can hang workers), and torch threads per worker are sized so that
-workers x threads stays within the cores. Metrics are shared by the workers through
+preloaded torch can hang workers), and the model's threads per worker (torch's or ONNX Runtime's)
+are sized so that workers x threads stays within the cores. A worker serving with onnx-int8 never
+imports torch at all (service/wsgi.py). Metrics are shared by the workers through
 PROMETHEUS_MULTIPROC_DIR, which is set here, before any worker imports prometheus_client.
 """
 
@@ -34,7 +35,7 @@ max_requests_jitter = _settings.max_requests_jitter
 accesslog = None
 logconfig_dict = logging_config(_settings)
 preload_app = False
-wsgi_app = "service.api.wsgi:app"
+wsgi_app = "service.wsgi:app"
 # Worker heartbeats in memory: a container's overlay filesystem can stall them into false timeouts.
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108 (gunicorn's advice)
 # gunicorn's runtime control socket is a management surface nobody here uses.
@@ -54,12 +55,10 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR", "") != os.environ.get("QUOTES_METR
 
 
 def post_fork(server, worker):
-    torch_threads = _settings.torch_threads()
-    os.environ.setdefault("OMP_NUM_THREADS", str(torch_threads))
-    os.environ.setdefault("MKL_NUM_THREADS", str(torch_threads))
-    import torch
-
-    torch.set_num_threads(torch_threads)
+    # Before the worker imports numpy or torch, whose thread pools read these once.
+    threads = str(_settings.model_threads())
+    os.environ.setdefault("OMP_NUM_THREADS", threads)
+    os.environ.setdefault("MKL_NUM_THREADS", threads)
 
 
 def child_exit(server, worker):

@@ -43,7 +43,8 @@ import numpy as np
 
 from service.config import REPO_ROOT, Settings
 from service.corpus import load_corpus
-from service.embed import Embedder, cpu_name, linked_model_copy, load_embedder
+from service.embed import Embedder, load_embedder
+from service.model_files import cpu_name, linked_model_copy
 from service.nlp import load_nlp
 from service.onnx_export import Int8Refused, export_onnx
 
@@ -184,7 +185,7 @@ def preset_table(
 def main() -> int:
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--threads", type=int, default=settings.torch_threads(), help="model threads (both backends)")
+    parser.add_argument("--threads", type=int, default=settings.model_threads(), help="model threads (both backends)")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--single", type=int, default=120, help="one-sentence encodes for the latency median")
     parser.add_argument("--callers", type=int, default=8)

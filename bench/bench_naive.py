@@ -23,6 +23,7 @@ from service.config import Settings
 from service.embed import load_embedder
 from service.match import Matcher, Segment
 from service.nlp import load_nlp
+from service.records import SegmentKind
 from service.store import SqliteStore
 
 
@@ -51,7 +52,7 @@ def main() -> None:
     corpus_emb = model.encode([t for t, _ in variants], convert_to_tensor=True, normalize_embeddings=True)
 
     queries = [r for text, _ in variants for r in rewrites(text)]
-    segments = [Segment(q, 0, len(q), "sentence", None, None) for q in queries]
+    segments = [Segment(q, 0, len(q), SegmentKind.SENTENCE, None, None) for q in queries]
 
     def naive() -> list[str]:
         answers = []

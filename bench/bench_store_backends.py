@@ -47,7 +47,7 @@ from bench.server import launch, worker_rss
 from bench.synthetic import Filled, fill, vocabulary
 from service.config import REPO_ROOT, Settings
 from service.corpus import ArticleMeta, load_corpus, make_article
-from service.embed import MODEL_NAME, model_revision
+from service.model_files import MODEL_NAME, model_revision
 from service.store import Store, open_store
 
 CORPUS = REPO_ROOT / "corpus"

@@ -54,7 +54,7 @@ from threadpoolctl import threadpool_limits
 
 from service.config import REPO_ROOT, Settings
 from service.corpus import load_corpus
-from service.embed import model_revision
+from service.model_files import model_revision
 from service.vectors import AUTO_COMPACT_MIN_ROWS, CompactIndex, ExactIndex, VectorIndex
 
 CACHE = REPO_ROOT / "var" / "bench"

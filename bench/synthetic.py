@@ -28,7 +28,7 @@ import numpy as np
 
 from bench.bench_store_scale import Generator
 from service import canon
-from service.embed import MODEL_NAME
+from service.model_files import MODEL_NAME
 from service.records import Speaker, SpeakerKind
 from service.speakers import AliasRecord, slug
 from service.store import RegistryDelta, backend_of, create_store

@@ -57,11 +57,12 @@ from service import canon
 from service.build import build_store
 from service.config import REPO_ROOT, Settings
 from service.corpus import MANIFEST, load_corpus
-from service.embed import BACKENDS, Embedder, load_embedder
+from service.embed import Embedder, load_embedder
 from service.flags import NEGATIONS, PLACE_KEYS, compare_meaning
 from service.match import CALIBRATION_FILE, Matcher, Segment, Thresholds
+from service.model_files import BACKENDS
 from service.nlp import load_nlp
-from service.records import MentionKind
+from service.records import MentionKind, SegmentKind
 from service.store import SqliteStore
 
 SEED = 20250129
@@ -146,7 +147,14 @@ def corpus_pairs(
         matcher = Matcher(store, embedder, nlp, thresholds=_OPEN)
         queries = [(q, v) for q in full_quotes for v in q.variants if v.source.article_id == held_id]
         segments = [
-            Segment(v.text, 0, len(v.text), "sentence" if v.kind is MentionKind.INDIRECT else "quote", None, None)
+            Segment(
+                v.text,
+                0,
+                len(v.text),
+                SegmentKind.SENTENCE if v.kind is MentionKind.INDIRECT else SegmentKind.QUOTE,
+                None,
+                None,
+            )
             for _, v in queries
         ]
         matches = matcher.match_segments(segments, top_k=1, min_similarity=0.0)

@@ -8,8 +8,6 @@ refused on this CPU) or 1 (anything else).
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import datetime as dt
 import json
 import os
 import sys
@@ -18,37 +16,37 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from marshmallow import Schema
+
 from .config import ConfigError, Settings
 from .corpus import ArticleMeta, CorpusError, decode_text, make_article, parse_date, parse_url, read_text_file
-from .embed import (
-    ModelError,
-    OnnxExport,
-    install_model,
-    load_embedder,
-    onnx_export_problem,
-    quantization_for_cpu,
-    verify_model,
-)
+from .embed import load_embedder
+from .model_files import ModelError, OnnxExport, install_model, onnx_export_problem, quantization_for_cpu, verify_model
 from .onnx_export import Int8Refused, export_onnx
 from .records import CanonicalQuote
-from .speakers import RegistryError
+from .schemas import (
+    AddedArticle,
+    ArticleResponse,
+    Extracted,
+    ExtractionResponse,
+    QuoteDetail,
+    QuotePage,
+    QuotePageSchema,
+    SpeakerList,
+    SpeakerQuotes,
+    Speakers,
+)
+from .speakers import RegistryError, SpeakerRegistry
 from .store import Store, StoreError, open_store
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, set):
-        return sorted(value)
-    raise TypeError(type(value).__name__)
+def _print_json(schema: Schema, value: Any) -> None:
+    """`value` as the API answers it (service/schemas.py)."""
+    print(json.dumps(schema.dump(value), indent=2, ensure_ascii=False))
 
 
-def _print_json(value: Any) -> None:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    print(json.dumps(value, indent=2, ensure_ascii=False, default=_json_default))
+def _speaker_names(registry: SpeakerRegistry) -> dict[str, str]:
+    return {sp.id: sp.name for sp in registry.snapshot()}
 
 
 def _open_store(settings: Settings) -> Store:
@@ -150,7 +148,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
         load_embedder(settings.model_dir),
         load_nlp(),
     )
-    _print_json(report)
+    _print_json(ArticleResponse(), AddedArticle(report, _speaker_names(store.registry())))
     return 0
 
 
@@ -186,7 +184,7 @@ def _workers(value: str) -> int:
 def cmd_speakers(args: argparse.Namespace, settings: Settings) -> int:
     rows = _open_store(settings).speakers()
     if args.json:
-        _print_json([{**dataclasses.asdict(sp), "quotes": n} for sp, n in rows])
+        _print_json(SpeakerList(), Speakers([SpeakerQuotes(sp, n) for sp, n in rows]))
         return 0
     for sp, n in rows:
         if sp.kind.value == "media" and not args.all:
@@ -210,7 +208,7 @@ def cmd_quotes(args: argparse.Namespace, settings: Settings) -> int:
         offset=args.offset,
     )
     if args.json:
-        _print_json({"total": total, "quotes": [dataclasses.asdict(q) for q in quotes]})
+        _print_json(QuotePageSchema(), QuotePage(total, args.limit, args.offset, quotes))
         return 0
     for q in quotes:
         print(_quote_line(q))
@@ -224,7 +222,7 @@ def cmd_quote(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: no quote {args.id!r}", file=sys.stderr)
         return 1
     if args.json:
-        _print_json(quote)
+        _print_json(QuoteDetail(), quote)
         return 0
     print(_quote_line(quote))
     for a in quote.attributions:
@@ -243,7 +241,6 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
     from .extract import extract_article
     from .nlp import load_nlp
     from .records import Article
-    from .speakers import SpeakerRegistry
 
     text = _read_input(args.file)
     registry = SpeakerRegistry()
@@ -256,23 +253,7 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
     url = args.url or "urn:stdin"
     article = Article(article_id(url), args.outlet or "", url, None, "en", "", text, content_hash=content_hash(text))
     extraction = extract_article(article, registry, load_nlp())
-    names = {sp.id: sp.name for sp in registry.snapshot()}
-    _print_json(
-        {
-            "mentions": [
-                {
-                    "kind": m.kind.value,
-                    "text": m.text,
-                    "spans": [{"start": s.start, "end": s.end, "text": s.text} for s in m.spans],
-                    "cue": m.cue,
-                    "speaker_mention": m.speaker_mention,
-                    "speaker": {"id": m.speaker_id, "name": names.get(m.speaker_id or "")},
-                    "confidence": m.confidence,
-                }
-                for m in extraction.mentions
-            ]
-        }
-    )
+    _print_json(ExtractionResponse(), Extracted(extraction.mentions, _speaker_names(registry)))
     return 0
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .model_files import onnx_export_problem
 from .thresholds import Thresholds
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -233,8 +234,9 @@ class Settings:
             )
         return p, r
 
-    def torch_threads(self) -> int:
-        """Threads PyTorch may use in each worker, so that workers x threads stays within the cores."""
+    def model_threads(self) -> int:
+        """Threads the model (torch or ONNX Runtime) may use in each worker, so that workers x threads
+        stays within the cores."""
         return max(1, (os.cpu_count() or 1) // self.workers)
 
     def check_start(self) -> None:
@@ -246,8 +248,6 @@ class Settings:
                 f"QUOTES_MODEL_DIR={str(self.model_dir)!r} holds no model; run `python -m service model install`"
             )
         if self.embedding_backend == "onnx-int8":
-            from .embed import onnx_export_problem  # here, not at the top: embed imports this module
-
             problem = onnx_export_problem(self.model_dir)
             if problem:
                 raise ConfigError(f"QUOTES_EMBEDDING_BACKEND=onnx-int8: {problem}")

@@ -29,6 +29,8 @@ from typing import Any
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from .records import Flag, FlagType
+
 NEGATIONS = frozenset(
     {"not", "no", "never", "none", "nor", "neither", "nobody", "nothing", "nowhere", "without", "cannot"}
     # Contractions typed without the apostrophe (copy pasted through systems that drop it).
@@ -133,16 +135,6 @@ _NOT_NAMES = {
     "november",
     "december",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Flag:
-    """One change of meaning, with the original's words it removes and the words it adds."""
-
-    type: str  # negation | number | entity | insertion | deletion
-    detail: str
-    removed: tuple[str, ...]
-    added: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +266,7 @@ def compare_meaning(original: str, rendering: str, nlp: Any | None = None) -> tu
         added = tuple((neg_b - neg_a).elements())
         what = "adds a negation" if sum(neg_b.values()) > sum(neg_a.values()) else "drops a negation"
         shown = ", ".join(f"'{w}'" for w in (added or removed))
-        flags.append(Flag("negation", f"the rendering {what} ({shown})", removed, added))
+        flags.append(Flag(FlagType.NEGATION, f"the rendering {what} ({shown})", removed, added))
 
     # Numbers: compared by value, so "three" and "3" agree.
     num_a, num_b = _numbers(a), _numbers(b)
@@ -291,7 +283,7 @@ def compare_meaning(original: str, rendering: str, nlp: Any | None = None) -> tu
             if added
             else f"number dropped: {', '.join(removed)}"
         )
-        flags.append(Flag("number", detail, removed, added))
+        flags.append(Flag(FlagType.NUMBER, detail, removed, added))
 
     # Entities: a swap is one entity gone and another come; only adding or dropping one is
     # ordinary paraphrase ("we" → "Moscow") or partial quoting.
@@ -299,7 +291,9 @@ def compare_meaning(original: str, rendering: str, nlp: Any | None = None) -> tu
     gone = [ent_a[k] for k in ent_a if k not in ent_b]
     come = [ent_b[k] for k in ent_b if k not in ent_a]
     if gone and come:
-        flags.append(Flag("entity", f"{', '.join(gone)} replaced by {', '.join(come)}", tuple(gone), tuple(come)))
+        flags.append(
+            Flag(FlagType.ENTITY, f"{', '.join(gone)} replaced by {', '.join(come)}", tuple(gone), tuple(come))
+        )
 
     # Insertions and deletions of content words, where the rendering follows the wording.
     if quote_like:
@@ -316,7 +310,7 @@ def compare_meaning(original: str, rendering: str, nlp: Any | None = None) -> tu
         inserted = [w for w in inserted if w.lower() not in entity_words]
         deleted = [w for w in deleted if w.lower() not in entity_words]
         if inserted:
-            flags.append(Flag("insertion", f"words added: {' '.join(inserted)}", (), tuple(inserted)))
+            flags.append(Flag(FlagType.INSERTION, f"words added: {' '.join(inserted)}", (), tuple(inserted)))
         if deleted:
-            flags.append(Flag("deletion", f"words left out: {' '.join(deleted)}", tuple(deleted), ()))
+            flags.append(Flag(FlagType.DELETION, f"words left out: {' '.join(deleted)}", tuple(deleted), ()))
     return tuple(flags)

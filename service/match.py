@@ -47,15 +47,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import canon
 from .embed import Embedder
 from .extract.segments import segment_text
-from .flags import Flag, compare_meaning
-from .records import CanonicalQuote, Segment, Variant
+from .flags import compare_meaning
+from .records import CanonicalQuote, Flag, Label, Segment, Variant, Verdict
 from .speakers import SpeakerRegistry, institution_key
 from .store import Hits, Reader, Store, StoreState, WordingRow
 from .thresholds import CALIBRATION_FILE, Thresholds
@@ -63,6 +63,7 @@ from .thresholds import CALIBRATION_FILE, Thresholds
 __all__ = [
     "CALIBRATION_FILE",
     "Candidate",
+    "Comparison",
     "Flag",
     "Match",
     "Matcher",
@@ -95,16 +96,35 @@ class Match:
     segment: Segment
     quote: CanonicalQuote | None
     similarity: float
-    label: str  # verbatim | paraphrase | related | none
+    label: Label
     flags: tuple[Flag, ...]
-    attribution: str | None  # consistent | misattributed | disputed | unverified; None without a match
+    attribution: Verdict | None  # None without a match
     alternatives: tuple[Candidate, ...]
     variant: Variant | None = None  # the wording the segment was compared with (flags refer to it)
 
     @property
     def clean(self) -> bool:
         """A faithful rendering: verbatim or paraphrase, and no change of meaning found."""
-        return self.label in ("verbatim", "paraphrase") and not self.flags
+        return self.label.faithful and not self.flags
+
+    @property
+    def compared_with(self) -> str | None:
+        """The wording the flags refer to (the canonical text when no variant was singled out)."""
+        if self.variant is not None:
+            return self.variant.text
+        return self.quote.text if self.quote is not None else None
+
+
+class Comparison(NamedTuple):
+    """Two wordings compared: is the second a faithful rendering of the first?"""
+
+    similarity: float
+    label: Label
+    flags: tuple[Flag, ...]
+
+    @property
+    def clean(self) -> bool:
+        return self.label.faithful and not self.flags
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +229,7 @@ class Matcher:
             state = r.state()
             registry = self.store.shared_registry(r, state.registry_version)
             if not state.variants:
-                return [Match(seg, None, 0.0, "none", (), None, ()) for seg in segments]
+                return [Match(seg, None, 0.0, Label.NONE, (), None, ()) for seg in segments]
             found = self._read(r, state, vectors, norms, top_k + 1)
             quote_ids = {q for f in found for q in f.candidates.ranked}
             quote_ids.update(f.verbatim.quote_id for f in found if f.verbatim is not None)
@@ -266,14 +286,14 @@ class Matcher:
             if quote_id not in best_of:  # matched by its words, but not among the search's best
                 best_of[quote_id] = max(scores.of([v.id for v in quotes[quote_id].variants]))
             ranked = [quote_id, *(q for q in ranked if q != quote_id)]
-            label = "verbatim"
+            label = Label.VERBATIM
         elif ranked:
             quote_id = ranked[0]
             label = self.thresholds.label(best_of[quote_id], words)
         else:  # the search found nothing at all (an approximate index may, in principle)
-            return Match(seg, None, 0.0, "none", (), None, ())
+            return Match(seg, None, 0.0, Label.NONE, (), None, ())
         similarity = _clip(best_of[quote_id])
-        matched = label != "none" and (label == "verbatim" or similarity >= floor)
+        matched = label is not Label.NONE and (label is Label.VERBATIM or similarity >= floor)
 
         def candidate(qid: str) -> Candidate:
             q = quotes[qid]
@@ -282,7 +302,7 @@ class Matcher:
         others = [candidate(q) for q in ranked if not (matched and q == quote_id) and q in quotes]
         alternatives = tuple(c for c in others if c.similarity >= floor)[: top_k - 1 if matched else top_k]
         if not matched:
-            return Match(seg, None, similarity, "none", (), None, alternatives)
+            return Match(seg, None, similarity, Label.NONE, (), None, alternatives)
 
         quote = quotes[quote_id]
         if verbatim is not None:
@@ -305,16 +325,16 @@ class Matcher:
         _, _, _, variant, flags = min(scored, key=lambda s: (s[0], s[1], s[2]))
         return variant, flags
 
-    def compare(self, original: str, rendering: str) -> tuple[float, str, tuple[Flag, ...]]:
+    def compare(self, original: str, rendering: str) -> Comparison:
         """Is `rendering` a faithful rendering of `original`? Similarity, label and flags."""
         a, b = canon.normalise_text(original), canon.normalise_text(rendering)
         if not a or not b:
-            return 0.0, "none", ()
+            return Comparison(0.0, Label.NONE, ())
         vectors = self.embedder.encode([original, rendering])
         similarity = _clip(float(vectors[0] @ vectors[1]))
         verbatim = a == b or canon.contained(b, a)
-        label = "verbatim" if verbatim else self.thresholds.label(similarity, len(b.split()))
-        return similarity, label, compare_meaning(original, rendering, self.nlp)
+        label = Label.VERBATIM if verbatim else self.thresholds.label(similarity, len(b.split()))
+        return Comparison(similarity, label, compare_meaning(original, rendering, self.nlp))
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -398,16 +418,16 @@ def _describes(registry: SpeakerRegistry, mention: str, speaker_id: str) -> bool
 
 def attribution_verdict(
     quote: CanonicalQuote, speaker_id: str | None, mention: str | None, registry: SpeakerRegistry
-) -> str:
-    """consistent | misattributed | disputed | unverified, for the speaker the input names."""
+) -> Verdict:
+    """The verdict on the speaker the input names."""
     attributed = [a.speaker_id for a in quote.attributions]
     if speaker_id is None and mention:
         # Named, but not a speaker the registry knows: fine only as a description of a real one.
         speaker_id = next((sid for sid in attributed if _describes(registry, mention, sid)), None)
         if speaker_id is None:
-            return "misattributed"
+            return Verdict.MISATTRIBUTED
     if speaker_id is None:
-        return "disputed" if quote.disputed else "unverified"
+        return Verdict.DISPUTED if quote.disputed else Verdict.UNVERIFIED
     if speaker_id not in attributed:
-        return "misattributed"
-    return "disputed" if quote.disputed else "consistent"
+        return Verdict.MISATTRIBUTED
+    return Verdict.DISPUTED if quote.disputed else Verdict.CONSISTENT

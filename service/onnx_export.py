@@ -49,22 +49,21 @@ from typing import Any
 import numpy as np
 
 from .config import REPO_ROOT
-from .embed import (
-    _QUANTIZATIONS,
+from .embed import Embedder, normalise
+from .encoders import OnnxInt8
+from .model_files import (
     CHECKSUMS,
     ONNX_RECORD,
     ONNX_RECORD_FORMAT,
+    QUANTIZATIONS,
     TORCH_INSTEAD,
-    Embedder,
     ModelError,
     OnnxExport,
-    _sha256,
     cpu_name,
     model_revision,
-    normalise,
     onnx_export_problem,
-    onnx_sentence_transformer,
     quantization_for_cpu,
+    sha256_file,
     verify_model,
 )
 
@@ -74,7 +73,7 @@ INT8_MIN_COSINE = 0.98
 INT8_LADDER: tuple[int, ...] = (0, 1, 2, 4, 8, 16)
 INT8_OPERATORS: tuple[str, ...] = ("MatMul",)
 # What decides the statements, and how they are checked: a change to any of these re-exports.
-_CHECK_SOURCES = ("extract", "records.py", "speakers.py", "corpus.py", "nlp.py", "onnx_export.py")
+_CHECK_SOURCES = ("extract", "records.py", "speakers.py", "corpus.py", "nlp.py", "onnx_export.py", "encoders.py")
 
 
 class Int8Refused(ModelError):
@@ -158,8 +157,8 @@ def export_onnx(
     `corpus_dir` defaults to the repository's corpus, `speakers_file` to its speakers.json.
     """
     quantization = quantization or quantization_for_cpu()
-    if quantization not in _QUANTIZATIONS:
-        raise ModelError(f"unknown int8 quantization {quantization!r} (one of {', '.join(_QUANTIZATIONS)})")
+    if quantization not in QUANTIZATIONS:
+        raise ModelError(f"unknown int8 quantization {quantization!r} (one of {', '.join(QUANTIZATIONS)})")
     corpus_dir = corpus_dir or REPO_ROOT / "corpus"
     speakers_file = speakers_file or _default_speakers(corpus_dir)
     min_cosine = INT8_MIN_COSINE if min_cosine is None else min_cosine
@@ -244,7 +243,7 @@ def _keep(
         result.file.chmod(0o644)
         result.file.replace(final)
         record["file"] = final.relative_to(model_dir).as_posix()
-        record["sha256"] = _sha256(final)
+        record["sha256"] = sha256_file(final)
     else:
         final = None
         record["refused"] = (
@@ -376,7 +375,7 @@ def _agreement(
     model_dir: Path, path: Path, statements: tuple[str, ...], reference: np.ndarray, kept: tuple[str, ...]
 ) -> Rung:
     """Cosine between the candidate's vectors, computed as the service computes them, and torch's."""
-    model = onnx_sentence_transformer(model_dir, path.relative_to(model_dir).as_posix())
+    model = OnnxInt8(model_dir, path.relative_to(model_dir).as_posix())
     vectors = Embedder(model, "candidate", backend="onnx-int8", cache_size=0).encode(list(statements))
     cosines = np.einsum("ij,ij->i", reference, vectors)
     worst = int(np.argmin(cosines))

@@ -25,6 +25,42 @@ class CueClass(StrEnum):
     EVIDENCE = "evidence"  # polls show, records indicate, data suggest
 
 
+class SegmentKind(StrEnum):
+    QUOTE = "quote"  # a quotation, with the speaker the text names for it
+    SENTENCE = "sentence"  # reported speech, or any other sentence
+
+
+class Label(StrEnum):
+    """How close a segment's wording is to the quote it matched (the flags say whether the meaning is)."""
+
+    VERBATIM = "verbatim"  # the same words, or a run of at least three words of one wording
+    PARAPHRASE = "paraphrase"
+    RELATED = "related"
+    NONE = "none"  # nothing close enough: no match
+
+    @property
+    def faithful(self) -> bool:
+        """A wording close enough to stand for the quote (its flags decide whether it does)."""
+        return self in (Label.VERBATIM, Label.PARAPHRASE)
+
+
+class Verdict(StrEnum):
+    """The speaker a text names for a quote, against the quote's attributions."""
+
+    CONSISTENT = "consistent"  # the speaker most sources name
+    MISATTRIBUTED = "misattributed"  # someone no source gives it to
+    DISPUTED = "disputed"  # the sources disagree, and the text names one of them or nobody
+    UNVERIFIED = "unverified"  # nobody named, and the sources agree
+
+
+class FlagType(StrEnum):
+    NEGATION = "negation"
+    NUMBER = "number"
+    ENTITY = "entity"  # a named entity or nationality swapped for another
+    INSERTION = "insertion"  # content words added to a rendering that follows the wording
+    DELETION = "deletion"  # content words left out of one
+
+
 class SpeakerKind(StrEnum):
     PERSON = "person"
     ORGANISATION = "organisation"
@@ -129,9 +165,20 @@ class Segment:
     text: str
     start: int
     end: int
-    kind: str  # "quote" | "sentence"
+    kind: SegmentKind
     speaker_mention: str | None  # the speaker the input names for this segment, as written
     speaker_id: str | None  # that speaker, when the store's registry knows them
+    speaker_name: str | None = None  # and their canonical name
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """One change of meaning from a wording to a rendering of it, with the words it removes and adds."""
+
+    type: FlagType
+    detail: str
+    removed: tuple[str, ...]
+    added: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,3 +236,18 @@ class CanonicalQuote:
         for v in self.variants:
             seen.setdefault(v.source.article_id, v.source)
         return tuple(seen.values())
+
+    @property
+    def wordings(self) -> tuple[Variant, ...]:
+        """One wording per source (its fullest), sources earliest first (variants come that way)."""
+        best: dict[str, Variant] = {}
+        for v in self.variants:
+            cur = best.get(v.source.article_id)
+            if cur is None or len(v.text) > len(cur.text):
+                best[v.source.article_id] = v
+        return tuple(best.values())
+
+    @property
+    def speaker_names(self) -> dict[str, str]:
+        """The name of every speaker a variant gives the quote to."""
+        return {a.speaker_id: a.speaker_name for a in self.attributions}

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .records import Label
+
 CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration.json"
 
 
@@ -33,10 +35,10 @@ class Thresholds:
             raise RuntimeError(f"{path}: thresholds out of order: {found}")
         return found
 
-    def label(self, similarity: float, words: int) -> str:
+    def label(self, similarity: float, words: int) -> Label:
         """The label on similarity alone (verbatim is decided on the words, before this)."""
         if similarity >= self.paraphrase and words >= self.min_words_paraphrase:
-            return "paraphrase"
+            return Label.PARAPHRASE
         if similarity >= self.related:
-            return "related"
-        return "none"
+            return Label.RELATED
+        return Label.NONE

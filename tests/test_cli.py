@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from service.config import REPO_ROOT
+from service.api import create_app
+from service.api.runtime import Runtime
+from service.config import REPO_ROOT, Settings
+from service.embed import Embedder
+from service.store import SqliteStore
 from tests.conftest import CORPUS, copy_corpus
 
 
@@ -112,3 +118,30 @@ def test_build_add_list_show_round_trip(tmp_path: Path) -> None:
         env=env,
     )
     assert bad_date.returncode == 2 and "ISO date" in bad_date.stderr
+
+
+def test_json_output_is_the_api_answer(built_store: SqliteStore, embedder: Embedder, nlp: object) -> None:
+    """`--json` and `extract` print what the API answers for the same store: one shape (service/schemas.py)."""
+    settings = dataclasses.replace(Settings.from_env({}), store_path=built_store.path)
+    client = create_app(settings, Runtime.preloaded(settings, embedder, nlp, built_store)).test_client()
+    env = {"QUOTES_STORE_PATH": str(built_store.path)}
+
+    def same(args: tuple[str, ...], path: str, body: dict[str, str] | None = None) -> Any:
+        proc = _run(*args, stdin=body["text"].encode() if body else None, env=env)
+        assert proc.returncode == 0, proc.stderr
+        answer = client.post(path, json=body) if body else client.get(path)
+        assert answer.status_code == 200
+        assert json.loads(proc.stdout) == answer.get_json()
+        return answer.get_json()
+
+    page = same(("quotes", "--json", "--limit", "100"), "/v1/quotes?limit=100")
+    disputed = next(q for q in page["quotes"] if q["disputed"])
+    detail = same(("quote", disputed["id"], "--json"), f"/v1/quotes/{disputed['id']}")
+    assert len({v["speaker"]["id"] for v in detail["variants"]}) > 1 and all(
+        v["speaker"]["name"] for v in detail["variants"]
+    )
+    assert same(("speakers", "--json"), "/v1/speakers")["speakers"]
+    text = '"We will continue dialogue," Kremlin spokesman Dmitry Peskov told reporters. Polls show Syrians want peace.'
+    mentions = same(("extract", "-"), "/v1/extractions", {"text": text})["mentions"]
+    assert [m["cue_class"] for m in mentions] == ["speech", "evidence"]
+    assert mentions[0]["speaker"] == {"id": "dmitry-peskov", "name": "Dmitry Peskov"}

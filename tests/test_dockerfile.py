@@ -162,7 +162,7 @@ def test_build_context_holds_what_the_scripts_need() -> None:
         "run",
         "service/__init__.py",
         "corpus/manifest.json",
-        "models/all-MiniLM-L6-v2.sha256",
+        "service/all-MiniLM-L6-v2.sha256",
     }
     assert needed <= tracked, f"not tracked: {sorted(needed - tracked)}"
     assert needed <= in_context, f"excluded by .dockerignore: {sorted(needed - in_context)}"

@@ -6,6 +6,7 @@ The shutdown test runs last: it stops the server.
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import shutil
@@ -14,6 +15,8 @@ import sqlite3
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -89,6 +92,37 @@ def test_errors_are_problem_json_with_the_request_id(server: Server) -> None:
     assert status == 422 and json.loads(body)["invalid_params"][0]["name"] == "top_k"
     status, _, _ = server.request("POST", "/v1/articles", {"text": "x"})
     assert status == 401
+
+
+def test_a_client_that_uploads_before_it_reads_gets_the_413(server: Server) -> None:
+    """urllib writes the whole body, then reads: a 5 MB body (cap 1 MiB) must end in the 413, not a
+    broken pipe, whether its length is announced or it comes chunked."""
+    url = f"http://127.0.0.1:{server.port}/v1/attributions"
+    body = b'{"text": "' + b"a" * 5_000_000 + b'"}'
+    announced = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    chunked = urllib.request.Request(
+        url, data=iter([body[i : i + 65536] for i in range(0, len(body), 65536)]),
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+    )  # fmt: skip
+    for request in (announced, chunked):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=60)  # noqa: S310 (a loopback http URL built here)
+        assert refused.value.code == 413 and refused.value.headers["Content-Type"] == "application/problem+json"
+        assert "larger than the 1048576 bytes" in json.loads(refused.value.read())["detail"]
+
+
+def test_a_refused_body_leaves_a_kept_alive_connection_usable(server: Server) -> None:
+    """The drain reads exactly the announced body: the next request on the connection is read as one."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        conn.request("POST", "/v1/similarity", body=b"x" * 2_000_000, headers={"Content-Type": "application/json"})
+        first = conn.getresponse()
+        assert first.status == 413 and first.getheader("Connection") != "close"
+        first.read()
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
 
 
 def _metric(text: str, name: str, **labels: str) -> float:

@@ -20,8 +20,10 @@ import pytest
 
 from service.batching import Batcher
 from service.config import Settings
-from service.embed import Embedder, ModelError, OnnxExport, linked_model_copy, load_embedder, normalise
+from service.embed import Embedder, load_embedder, normalise
+from service.encoders import OnnxInt8
 from service.match import Matcher
+from service.model_files import ModelError, OnnxExport, linked_model_copy
 from service.store import SqliteStore
 
 TIMEOUT = 120.0  # only ever reached when something is broken (a hang), never part of a pass
@@ -108,6 +110,34 @@ def test_int8_agrees_with_torch_on_every_corpus_statement(
     assert cosines.min() >= record.min_cosine - 1e-6
     # Same identity as the torch weights: a torch-built store serves int8 queries.
     assert (onnx_embedder.name, onnx_embedder.revision) == (embedder.name, embedder.revision)
+
+
+def test_int8_runtime_equals_sentence_transformers_onnx_path(
+    settings: Settings, onnx_embedder: Embedder, statements: list[str]
+) -> None:
+    """The service's int8 runtime (onnxruntime + tokenizers, no torch) computes what
+    sentence-transformers' ONNX backend computes on the same file: tokens, mean pooling, norm."""
+    from sentence_transformers import SentenceTransformer
+
+    record = onnx_embedder.export
+    assert record is not None and record.file is not None and isinstance(onnx_embedder._model, OnnxInt8)
+    reference = SentenceTransformer(
+        str(settings.model_dir),
+        backend="onnx",
+        device="cpu",
+        local_files_only=True,
+        model_kwargs={"file_name": record.file, "provider": "CPUExecutionProvider", "export": False},
+    )
+    # Besides the statements: a text past max_seq_length (cut at 256 tokens, where tokenizer.json alone
+    # would pad and cut at 128), spaces around, accents and marks, one letter.
+    long = " ".join(statements)
+    assert len(onnx_embedder._model._tokenizer.encode(long).ids) == 256
+    texts = [*statements, long, "  Peskov said so.  ", "Ünïcödé café — «quotes»", "a"]
+    st = np.stack([reference.encode([t], normalize_embeddings=True, show_progress_bar=False)[0] for t in texts])
+    ours = onnx_embedder._model.encode(texts)
+    cosines = np.einsum("ij,ij->i", st, ours)
+    worst = int(np.argmin(cosines))
+    assert cosines.min() >= 0.9999, (float(cosines.min()), texts[worst])
 
 
 def test_int8_vector_of_a_text_does_not_depend_on_its_batch(onnx_embedder: Embedder, statements: list[str]) -> None:

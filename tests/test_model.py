@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from service.embed import CHECKSUMS, Embedder, ModelError, read_checksums, verify_model
+from service.embed import Embedder
+from service.model_files import CHECKSUMS, ModelError, read_checksums, verify_model
 
 
 def test_the_materialised_model_matches_its_checksums(settings: object, embedder: Embedder) -> None:

@@ -20,17 +20,9 @@ import pytest
 
 from service import cli, onnx_export
 from service.config import ConfigError, Settings
-from service.embed import (
-    ONNX_RECORD,
-    Embedder,
-    ModelError,
-    OnnxExport,
-    linked_model_copy,
-    load_embedder,
-    normalise,
-    onnx_export_problem,
-)
-from service.embed import quantization_for_cpu as cpu_preset
+from service.embed import Embedder, load_embedder, normalise
+from service.model_files import ONNX_RECORD, ModelError, OnnxExport, linked_model_copy, onnx_export_problem
+from service.model_files import quantization_for_cpu as cpu_preset
 from service.onnx_export import (
     INT8_LADDER,
     INT8_MIN_COSINE,

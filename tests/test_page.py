@@ -439,7 +439,15 @@ def test_add_an_article_with_a_key_then_find_it(
     assert all(KEY not in value for value in kept), kept
 
 
-def test_reads_that_need_a_key_say_so_then_work_with_it(keyed_server: str, open_page: Callable[..., Page]) -> None:
+@pytest.fixture(scope="module")
+def corpus_quotes(built_store: SqliteStore) -> int:
+    """How many canonical quotes the corpus makes (it follows the extraction)."""
+    return int(built_store.info()["quotes"])
+
+
+def test_reads_that_need_a_key_say_so_then_work_with_it(
+    keyed_server: str, open_page: Callable[..., Page], corpus_quotes: int
+) -> None:
     page = open_page(keyed_server)
     expect(page.locator("#status")).to_contain_text("This service asks for an API key for every request")
     check_form = page.locator("#check-form")
@@ -449,7 +457,7 @@ def test_reads_that_need_a_key_say_so_then_work_with_it(keyed_server: str, open_
 
     use_key(page, KEY)
     expect(page.locator("#status")).to_be_empty()
-    expect(page.locator("#store-info")).to_contain_text("The store holds 37 quotes from 5 articles")
+    expect(page.locator("#store-info")).to_contain_text(f"The store holds {corpus_quotes} quotes from 5 articles")
     page.get_by_role("button", name="Check").click()
     expect(page.locator("a.seg.is-misattributed")).to_have_count(1)
     page.get_by_role("link", name="Disputed quotes").click()
@@ -475,7 +483,7 @@ def test_a_rate_limit_shows_the_wait(keyed_server: str, open_page: Callable[...,
 
 
 def test_while_the_service_loads_the_page_says_so_and_retries(
-    loading_server: Loading, open_page: Callable[..., Page]
+    loading_server: Loading, open_page: Callable[..., Page], corpus_quotes: int
 ) -> None:
     page = open_page(loading_server.base)
     status = page.locator("#status")
@@ -487,7 +495,7 @@ def test_while_the_service_loads_the_page_says_so_and_retries(
     expect(page.get_by_role("button", name="Checking…")).to_be_disabled()
     loading_server.runtime.start()  # the load the page has been waiting for
     expect(page.locator("a.seg.is-misattributed")).to_have_count(1)
-    expect(page.locator("#store-info")).to_contain_text("The store holds 37 quotes")
+    expect(page.locator("#store-info")).to_contain_text(f"The store holds {corpus_quotes} quotes")
     expect(page.locator("#check-form .problem")).to_be_empty()
 
 

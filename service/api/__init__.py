@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json as _json
+import time
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, Response, request
 from flask_cors import CORS
@@ -30,6 +32,9 @@ class ProblemApi(Api):
         finally:
             del self.DEFAULT_RESPONSE_CONTENT_TYPE
 
+    def _register_pagination_header(self) -> None:
+        """No endpoint pages with flask-smorest's header: its schema would sit unused in the contract."""
+
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None, load: bool = True) -> Flask:
     """The app; `load=False` skips loading model and store (for writing the OpenAPI document)."""
@@ -43,13 +48,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         OPENAPI_JSON_PATH="openapi.json",
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         API_SPEC_OPTIONS={
+            # Where `./run serve` listens (QUOTES_BIND); generated clients take another base URL.
+            "servers": [{"url": "http://127.0.0.1:8000", "description": "./run serve on this machine"}],
             "info": {
+                "contact": {"name": "Quote attribution service maintainers"},
                 "description": (
                     "Who said it, who reported it, and does a text quote it faithfully? Errors are "
                     "application/problem+json (RFC 9457) with the offending fields in invalid_params. "
                     f"Limits: request body {settings.max_body_bytes} bytes (413), text "
                     f"{settings.max_text_chars} characters, {settings.max_batch_documents} documents per batch."
-                )
+                ),
             },
             "components": {"securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
         },
@@ -105,10 +113,12 @@ def _guard_requests(app: Flask) -> None:
         cap = app.config["MAX_CONTENT_LENGTH"] or 0
         length = request.content_length
         if length is not None and length > cap:
+            _drain(request.environ["wsgi.input"], length)
             return errors.problem(413, f"the body is larger than the {cap} bytes allowed")
         data = request.get_data(cache=True)
         # A chunked body has no length: werkzeug stops reading at the cap without saying so.
         if length is None and len(data) >= cap and request.environ["wsgi.input"].read(1):
+            _drain(request.environ["wsgi.input"], None)
             return errors.problem(413, f"the body is larger than the {cap} bytes allowed")
         try:
             _json.loads(data or b"null")
@@ -117,6 +127,29 @@ def _guard_requests(app: Flask) -> None:
         except ValueError:
             return errors.problem(400, "the request body is not valid JSON")
         return None
+
+
+# A body over the cap is read and dropped before the 413 goes out, up to these bounds: a client that
+# writes its whole body before it reads (urllib, with Connection: close) otherwise meets a connection
+# reset by a server that answered and closed while the upload went on, and never reads the 413.
+# Beyond them the answer goes out at once (and such a client may see the reset).
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
+DRAIN_MAX_SECONDS = 10.0
+_DRAIN_CHUNK = 256 * 1024
+
+
+def _drain(stream: Any, length: int | None) -> None:
+    """Read and drop what is left of a request body: `length` bytes, or to its end when chunked."""
+    if length is not None and length > DRAIN_MAX_BYTES:
+        return
+    # Never read past a known length: on a kept-alive connection the next bytes are the next request.
+    left = DRAIN_MAX_BYTES if length is None else length
+    deadline = time.monotonic() + DRAIN_MAX_SECONDS
+    while left > 0 and time.monotonic() < deadline:
+        chunk = stream.read(min(_DRAIN_CHUNK, left))
+        if not chunk:
+            return
+        left -= len(chunk)
 
 
 _DOCS = (Path(__file__).resolve().parent / "docs.html").read_text(encoding="utf-8")

@@ -77,6 +77,7 @@ class Runtime:
                 batch_wait_ms=self.settings.batch_wait_ms,
                 batch_max_texts=self.settings.batch_max_texts,
                 cache_size=self.settings.encode_cache_size,
+                threads=self.settings.model_threads(),
             )
             lap("model_s")
             nlp = load_nlp()

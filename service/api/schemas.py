@@ -1,4 +1,6 @@
-"""Request and response schemas (marshmallow 4). Unknown fields are refused: marshmallow's default.
+"""Request schemas, and the answers only the API gives (marshmallow 4). Unknown fields are refused:
+marshmallow's default. The shapes of the domain's answers, which the CLI prints too, are
+service/schemas.py's.
 
 Request fields are read as JSON has them: a number is never taken from a string nor truncated, and
 what the contract documents (`pattern`, `minLength`, ranges) is what the validators enforce.
@@ -7,15 +9,21 @@ what the contract documents (`pattern`, `minLength`, ranges) is what the validat
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from marshmallow.utils import missing
 
-from ..records import CueClass, MentionKind
+from ..schemas import DictFrom, IntegerFrom, ModelInfo, NestedFrom
+from ..thresholds import Thresholds
 
-LABELS = ("verbatim", "paraphrase", "related", "none")
-VERDICTS = ("consistent", "misattributed", "disputed", "unverified")
-FLAG_TYPES = ("negation", "number", "entity", "insertion", "deletion")
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..embed import Embedder
+
+MAX_TOP_K = 10
 
 # Longest text accepted; the real cap is QUOTES_MAX_TEXT_CHARS, checked in the view so that it can
 # be configured without regenerating the contract.
@@ -113,7 +121,7 @@ class AttributionRequest(RequestSchema):
         metadata={"description": "Who the client says spoke, for segments whose text names nobody."},
     )
     top_k = JsonInteger(
-        load_default=3, validate=validate.Range(1, 10), metadata={"description": "Candidates per segment."}
+        load_default=3, validate=validate.Range(1, MAX_TOP_K), metadata={"description": "Candidates per segment."}
     )
     min_similarity = JsonNumber(
         validate=validate.Range(0, 1),
@@ -167,193 +175,22 @@ class QueryArgs(Schema):
     offset = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000))
 
 
-# -- responses ---------------------------------------------------------------------------------
+# -- answers only the API gives (the others are service/schemas.py's) ------------------------------
 
 
-class SpeakerRef(Schema):
-    id = fields.String(allow_none=True)
-    name = fields.String(allow_none=True)
+@dataclass(frozen=True, slots=True)
+class Status:
+    status: str
 
 
-class NamedSpeaker(Schema):
-    mention = fields.String(metadata={"description": "The speaker as the input names them."})
-    id = fields.String(allow_none=True, metadata={"description": "Null when the registry does not know them."})
-    name = fields.String(allow_none=True)
+@dataclass(frozen=True, slots=True)
+class Info:
+    """What /v1/info tells: the model and its backend, the store, the thresholds, the limits."""
 
-
-class FlagSchema(Schema):
-    type = fields.String(validate=validate.OneOf(FLAG_TYPES))
-    detail = fields.String()
-    removed = fields.List(fields.String(), metadata={"description": "Words of the original that are gone."})
-    added = fields.List(fields.String(), metadata={"description": "Words the input adds."})
-
-
-class SourceSchema(Schema):
-    outlet = fields.String()
-    url = fields.String()
-    published = fields.Date(allow_none=True)
-    title = fields.String()
-    wording = fields.String(metadata={"description": "The variant's wording in that source."})
-    kind = fields.String(validate=validate.OneOf([k.value for k in MentionKind]))
-    speaker = fields.Nested(SpeakerRef, metadata={"description": "Who this source says spoke."})
-
-
-class AttributionCount(Schema):
-    speaker = fields.Nested(SpeakerRef)
-    sources = fields.Integer()
-    mentions = fields.Integer()
-
-
-class CandidateSchema(Schema):
-    quote_id = fields.String()
-    text = fields.String()
-    speaker = fields.Nested(SpeakerRef)
-    similarity = fields.Float()
-
-
-class MatchSchema(Schema):
-    quote_id = fields.String()
-    text = fields.String(metadata={"description": "The canonical wording."})
-    speaker = fields.Nested(SpeakerRef, metadata={"description": "The speaker most sources name."})
-    similarity = fields.Float(metadata={"description": "Cosine similarity 0-1 to the closest variant."})
-    label = fields.String(validate=validate.OneOf(LABELS))
-    clean = fields.Boolean(metadata={"description": "Verbatim or paraphrase with no flags: a faithful rendering."})
-    flags = fields.List(fields.Nested(FlagSchema))
-    attribution = fields.String(validate=validate.OneOf(VERDICTS))
-    disputed = fields.Boolean()
-    attributions = fields.List(fields.Nested(AttributionCount))
-    compared_with = fields.String(metadata={"description": "The variant wording the flags refer to."})
-    sources = fields.List(fields.Nested(SourceSchema), metadata={"description": "Earliest first."})
-
-
-class ResultSchema(Schema):
-    text = fields.String()
-    start = fields.Integer(metadata={"description": "Character offset in the input (inclusive)."})
-    end = fields.Integer(metadata={"description": "Character offset in the input (exclusive)."})
-    kind = fields.String(validate=validate.OneOf(["quote", "sentence"]))
-    speaker = fields.Nested(NamedSpeaker, allow_none=True)
-    match = fields.Nested(MatchSchema, allow_none=True)
-    alternatives = fields.List(fields.Nested(CandidateSchema))
-
-
-class ModelInfo(Schema):
-    name = fields.String()
-    revision = fields.String()
-
-
-class AttributionResponse(Schema):
-    results = fields.List(fields.Nested(ResultSchema))
-    model = fields.Nested(ModelInfo)
-    store_version = fields.Integer()
-
-
-class BatchItem(AttributionResponse):
-    id = fields.String(allow_none=True)
-
-
-class BatchResponse(Schema):
-    documents = fields.List(fields.Nested(BatchItem))
-    model = fields.Nested(ModelInfo)
-    store_version = fields.Integer()
-
-
-class SimilarityResponse(Schema):
-    similarity = fields.Float()
-    label = fields.String(validate=validate.OneOf(LABELS))
-    clean = fields.Boolean()
-    flags = fields.List(fields.Nested(FlagSchema))
-    model = fields.Nested(ModelInfo)
-
-
-class SpanSchema(Schema):
-    start = fields.Integer()
-    end = fields.Integer()
-    text = fields.String()
-
-
-class MentionSchema(Schema):
-    kind = fields.String(
-        validate=validate.OneOf([k.value for k in MentionKind]),
-        metadata={"description": "direct or partial quote, indirect (reported) speech, or what a speech was about"},
-    )
-    text = fields.String(metadata={"description": "the wording: for a partial quote, the quoted words"})
-    spans = fields.List(fields.Nested(SpanSchema))
-    content = fields.List(
-        fields.Nested(SpanSchema),
-        metadata={"description": "what the outlet attributes: the whole clause around a partial quote"},
-    )
-    cue = fields.String()
-    cue_class = fields.String(
-        validate=validate.OneOf([c.value for c in CueClass]),
-        metadata={"description": "speech, or a belief, intention, perception or evidence (never a quote)"},
-    )
-    speaker_mention = fields.String()
-    speaker_span = fields.Nested(SpanSchema, allow_none=True)
-    speaker = fields.Nested(SpeakerRef, allow_none=True)
-    confidence = fields.Float()
-    headline = fields.Boolean()
-    quotable = fields.Boolean(
-        metadata={"description": "what the quote store keeps: speech from the body by a resolved speaker"}
-    )
-
-
-class ExtractionResponse(Schema):
-    mentions = fields.List(fields.Nested(MentionSchema))
-
-
-class VariantSchema(SourceSchema):
-    spans = fields.List(fields.Nested(SpanSchema))
-    cue = fields.String()
-    speaker_mention = fields.String()
-    confidence = fields.Float()
-
-
-class QuoteSchema(Schema):
-    id = fields.String()
-    text = fields.String()
-    speaker = fields.Nested(SpeakerRef)
-    disputed = fields.Boolean()
-    attributions = fields.List(fields.Nested(AttributionCount))
-    sources = fields.Integer(metadata={"description": "Number of articles that report it."})
-
-
-class QuoteDetail(QuoteSchema):
-    variants = fields.List(fields.Nested(VariantSchema), metadata={"description": "Earliest source first."})
-
-
-class QuotePage(Schema):
-    total = fields.Integer()
-    limit = fields.Integer()
-    offset = fields.Integer()
-    quotes = fields.List(fields.Nested(QuoteSchema))
-
-
-class SpeakerSchema(Schema):
-    id = fields.String()
-    name = fields.String()
-    kind = fields.String(validate=validate.OneOf(["person", "organisation", "media"]))
-    role = fields.String(allow_none=True)
-    aliases = fields.List(fields.String())
-    quotes = fields.Integer()
-
-
-class SpeakerList(Schema):
-    speakers = fields.List(fields.Nested(SpeakerSchema))
-
-
-class SpeakerDetail(SpeakerSchema):
-    quote_ids = fields.List(fields.String())
-
-
-class ArticleResponse(Schema):
-    article_id = fields.String()
-    url = fields.String()
-    status = fields.String(validate=validate.OneOf(["added", "updated", "unchanged"]))
-    mentions = fields.List(fields.Nested(MentionSchema))
-    new_quotes = fields.List(fields.String())
-    joined_quotes = fields.List(fields.String())
-    new_speakers = fields.List(fields.String())
-    store_version = fields.Integer()
+    embedder: Embedder
+    store: Mapping[str, Any]
+    thresholds: Thresholds
+    settings: Settings
 
 
 class Health(Schema):
@@ -364,20 +201,49 @@ class EmbeddingInfo(Schema):
     """The embedding backend; for onnx-int8, what its export chose and measured on this machine."""
 
     backend = fields.String(metadata={"enum": ["torch", "onnx-int8"]})
-    quantization = fields.String(metadata={"description": "The int8 preset: avx2, avx512, avx512_vnni or arm64."})
-    kept_fp32 = fields.Integer(metadata={"description": "How many MatMuls the int8 export keeps in fp32."})
-    min_cosine = fields.Float(metadata={"description": "The lowest cosine to torch fp32 over the corpus statements."})
-    min_cosine_required = fields.Float(metadata={"description": "What the export had to reach to be kept."})
-    statements = fields.Integer(metadata={"description": "How many corpus statements the agreement was measured on."})
-    measured_on = fields.String(metadata={"description": "The CPU the agreement was measured on."})
+    quantization = fields.String(
+        attribute="export.quantization",
+        metadata={"description": "The int8 preset: avx2, avx512, avx512_vnni or arm64."},
+    )
+    kept_fp32 = IntegerFrom(
+        get=lambda e: len(e.export.kept_fp32) if e.export else missing,
+        metadata={"description": "How many MatMuls the int8 export keeps in fp32."},
+    )
+    min_cosine = fields.Float(
+        attribute="export.min_cosine",
+        metadata={"description": "The lowest cosine to torch fp32 over the corpus statements."},
+    )
+    min_cosine_required = fields.Float(
+        attribute="export.min_cosine_required", metadata={"description": "What the export had to reach to be kept."}
+    )
+    statements = fields.Integer(
+        attribute="export.statements",
+        metadata={"description": "How many corpus statements the agreement was measured on."},
+    )
+    measured_on = fields.String(
+        attribute="export.measured_on", metadata={"description": "The CPU the agreement was measured on."}
+    )
+
+
+class ThresholdsSchema(Schema):
+    paraphrase = fields.Float(metadata={"description": "Similarity from which a segment is a paraphrase."})
+    related = fields.Float(metadata={"description": "Similarity from which a segment is related (a match)."})
+    min_words_paraphrase = fields.Integer(metadata={"description": "Shorter segments are at most related."})
+
+
+class LimitsSchema(Schema):
+    max_text_chars = fields.Integer()
+    max_body_bytes = fields.Integer()
+    max_batch_documents = fields.Integer()
+    max_top_k = IntegerFrom(get=lambda settings: MAX_TOP_K)
 
 
 class InfoResponse(Schema):
-    model = fields.Nested(ModelInfo)
-    embedding = fields.Nested(EmbeddingInfo)
-    store = fields.Dict(keys=fields.String())
-    thresholds = fields.Dict(keys=fields.String())
-    limits = fields.Dict(keys=fields.String(), values=fields.Integer())
+    model = fields.Nested(ModelInfo, attribute="embedder")
+    embedding = NestedFrom(EmbeddingInfo, get=lambda info: info.embedder)
+    store = DictFrom(keys=fields.String(), get=lambda info: {k: v for k, v in info.store.items() if k != "location"})
+    thresholds = fields.Nested(ThresholdsSchema)
+    limits = fields.Nested(LimitsSchema, attribute="settings")
 
 
 class ProblemSchema(Schema):

@@ -21,7 +21,6 @@ from spacy.tokens import Token
 
 from ..records import QuoteMention, Span, Speaker, SpeakerKind
 from ..speakers import SpeakerRegistry, surname
-from .cues import EVIDENCE_SUBJECTS, SPEECH_NOUNS
 from .parse import ParsedArticle
 
 if TYPE_CHECKING:
@@ -439,8 +438,14 @@ def noun_phrase(tok: Token) -> SpacySpan:
 
 
 def _phrase_span(parsed: ParsedArticle, tok: Token) -> Span | None:
+    """The source as written: its noun phrase and the name in apposition to it ("Ukraine's foreign
+    minister Andriy Sybiga", "Mrs. Lopez's spokeswoman, Ana Ruiz")."""
     np = noun_phrase(tok)
-    a, b = np.start_char, np.end_char
+    end = np.end
+    for child in tok.children:
+        if child.dep_ == "appos" and child.i > tok.i and child.pos_ == "PROPN":
+            end = max(end, noun_phrase(child).end)
+    a, b = np.start_char, tok.doc[end - 1].idx + len(tok.doc[end - 1])
     return Span(a, b, parsed.text[a:b])
 
 
@@ -513,4 +518,4 @@ def _role_before(ent: SpacySpan) -> str | None:
     return role if role and len(role.split()) <= 6 and not any(c in role for c in '"“”(') else None
 
 
-__all__ = ["EVIDENCE_SUBJECTS", "SPEECH_NOUNS", "Discourse", "Source", "clean_name", "noun_phrase"]
+__all__ = ["Discourse", "Source", "clean_name", "noun_phrase"]

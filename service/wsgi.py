@@ -1,0 +1,19 @@
+"""gunicorn entry point: `gunicorn service.wsgi:app` (gunicorn.conf.py; the app is made in each worker,
+after fork).
+
+Outside service.api on purpose: a worker that serves with onnx-int8 must keep torch out before
+anything imports spaCy (service.encoders.keep_torch_out says why), and importing service.api does.
+"""
+
+from .config import Settings
+from .encoders import keep_torch_out
+
+settings = Settings.from_env()
+if settings.embedding_backend == "onnx-int8":
+    keep_torch_out()
+
+from .api import create_app  # noqa: E402 (after the decision above)
+from .logs import configure_logging  # noqa: E402
+
+configure_logging(settings)
+app = create_app(settings)

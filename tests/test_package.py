@@ -1,0 +1,110 @@
+"""The package as a deployment runs it, each in a fresh interpreter: a worker's entry point
+(service/wsgi.py) with each backend, and the package installed non-editable, away from the
+repository, finding its model and store by configuration only."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.config import REPO_ROOT, Settings
+from service.encoders import TORCH_MODULES
+from service.store import SqliteStore
+
+pytestmark = pytest.mark.slow
+
+# Loads the app as a gunicorn worker does (import service.wsgi), answers the main endpoints, then
+# prints which of TORCH_MODULES the interpreter has imported.
+_WORKER = f"""
+import json, sys
+import service.wsgi as w
+runtime = w.app.extensions["quotes_runtime"]
+assert runtime.wait(180) and runtime.error is None, runtime.error
+client = w.app.test_client()
+text = "Kremlin spokesman Dmitry Peskov stressed that Moscow will keep up a dialogue with Syria."
+for method, path, body in [
+    ("GET", "/readyz", None),
+    ("POST", "/v1/attributions", {{"text": text}}),
+    ("POST", "/v1/similarity", {{"original": text, "rendering": "Moscow will keep up a dialogue."}}),
+    ("POST", "/v1/extractions", {{"text": text}}),
+    ("GET", "/v1/info", None),
+    ("GET", "/docs", None),
+    ("GET", "/", None),
+]:
+    answer = client.open(path, method=method, json=body)
+    assert answer.status_code == 200, (path, answer.status_code, answer.get_data(as_text=True))
+imported = sorted({{k.split(".")[0] for k, v in sys.modules.items() if v is not None}} & set({list(TORCH_MODULES)!r}))
+print(json.dumps({{"imported": imported, "package": w.__file__, "info": client.get("/v1/info").get_json()}}))
+"""
+
+
+def _worker(env: dict[str, str], cwd: Path, pythonpath: str | None = None) -> dict[str, object]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("QUOTES_")}
+    full.update(env, QUOTES_LOG_LEVEL="warning")
+    if pythonpath:
+        full["PYTHONPATH"] = pythonpath
+    proc = subprocess.run(
+        [sys.executable, "-c", _WORKER], env=full, cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+@pytest.fixture(scope="module")
+def store_copy(built_store: SqliteStore, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("package") / "quotes.sqlite3"
+    shutil.copy(built_store.path, path)
+    return path
+
+
+def test_an_int8_worker_imports_no_torch(
+    settings: Settings, onnx_embedder: object, store_copy: Path, tmp_path: Path
+) -> None:  # onnx_embedder: the export is in place (or the test is skipped with the refusal)
+    env = {"QUOTES_STORE_PATH": str(store_copy), "QUOTES_MODEL_DIR": str(settings.model_dir)}
+    lean = _worker({**env, "QUOTES_EMBEDDING_BACKEND": "onnx-int8"}, tmp_path)
+    assert lean["imported"] == [], lean["imported"]
+    assert lean["info"]["embedding"]["backend"] == "onnx-int8"  # type: ignore[index]
+    # The same check sees torch when it is there: the torch backend imports all of them.
+    full = _worker({**env, "QUOTES_EMBEDDING_BACKEND": "torch"}, tmp_path)
+    assert set(full["imported"]) == set(TORCH_MODULES), full["imported"]  # type: ignore[arg-type]
+
+
+def test_a_non_editable_install_serves_with_its_model_from_configuration(
+    settings: Settings, onnx_embedder: object, store_copy: Path, tmp_path: Path
+) -> None:
+    # The sources a wheel is built from, copied out (an in-tree build would write build/ and
+    # *.egg-info into the checkout), then installed into a directory of their own.
+    src = tmp_path / "src"
+    shutil.copytree(REPO_ROOT / "service", src / "service", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO_ROOT / name, src / name)
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+         "--disable-pip-version-check", "--target", str(site), str(src)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    assert (
+        not (site / "service" / "__init__.py").is_symlink() and (site / "service" / "all-MiniLM-L6-v2.sha256").is_file()
+    )
+    run = tmp_path / "elsewhere"  # neither the repository nor the sources: nothing found by relative path
+    run.mkdir()
+    env = {
+        "QUOTES_STORE_PATH": str(store_copy),
+        "QUOTES_MODEL_DIR": str(settings.model_dir),
+        "QUOTES_EMBEDDING_BACKEND": "onnx-int8",
+    }
+    answered = _worker(env, run, pythonpath=str(site))
+    assert Path(str(answered["package"])).is_relative_to(site), answered["package"]
+    full = {**{k: v for k, v in os.environ.items() if not k.startswith("QUOTES_")}, **env, "PYTHONPATH": str(site)}
+    verify = subprocess.run(
+        [sys.executable, "-m", "service", "model", "verify"], env=full, cwd=run, capture_output=True, text=True
+    )
+    assert verify.returncode == 0 and "matches its checksums" in verify.stderr, verify.stderr
