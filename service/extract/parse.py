@@ -86,6 +86,10 @@ def mask(text: str, blocks: list[Block], quotes: list[Quotation]) -> str:
             for i in range(b.start, b.end):
                 if chars[i] != "\n":
                     chars[i] = " "
+        elif (dateline := _DATELINE.match(b.text)) is not None:
+            # "CLEVELAND (AP) — A spokesman said …": the dateline is no part of the sentence's subject.
+            for i in range(b.start, b.start + dateline.end()):
+                chars[i] = " "
         elif _title_case(b.text):
             # "Trump Praises Boyle: ‘Very Good Reporter’": in a title-case headline the tagger takes the
             # cue for a name; its lower-case form (same length) reads as the verb it is.
@@ -107,6 +111,13 @@ def mask(text: str, blocks: list[Block], quotes: list[Quotation]) -> str:
 
 
 _WORD = re.compile(r"[A-Za-z]+")
+_DATELINE = re.compile(
+    r"""^[A-Z][A-Z.'’\ ]{2,30}            # the place, in capitals: WASHINGTON, NEW YORK, ST. LOUIS
+        (?:,\s*[A-Z][A-Za-z.]{1,15})?      # its state or country: , D.C. / , Calif.
+        (?:\s*\([A-Za-z\ .]{1,20}\))?      # the agency: (AP), (Reuters)
+        \s*[—–-]{1,2}\s+(?=[A-Z“"])""",
+    re.VERBOSE,
+)
 
 
 def _title_case(line: str) -> bool:
