@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from bench.bench_store_scale import REAL_QUERIES, SEED, Generator, load_sentences
 from bench.server import launch, worker_rss
@@ -166,8 +167,9 @@ def search_part(server: str, sizes: list[int], gen: Generator, words: list[str],
                 store.refresh()  # SQLite: its in-process index, built once
                 with store.read() as r:
                     r.search(held_out[:1], 10)  # warm: connections, caches
-                t10, found = time_search(store, held_out, 10)
-                t64, _ = time_search(store, held_out, 64)
+                with threadpool_limits(1):  # one core per query, as a worker with 2 workers on 2 cores has
+                    t10, found = time_search(store, held_out, 10)
+                    t64, _ = time_search(store, held_out, 64)
                 truth = exact_top(filled.matrix, held_out, 10)
                 recall = float(np.mean([len(set(f[:10]) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
                 verbatim = time_verbatim(store, filled, rng)
@@ -207,7 +209,9 @@ def corpus_articles(tag: str) -> list[Any]:
     return out
 
 
-def ingest_part(server: str, sizes: list[int], gen: Generator, words: list[str]) -> None:
+def ingest_part(server: str, sizes: list[int], gen: Generator, words: list[str], rounds: int = 3) -> None:
+    """Adds to the stores of each size in turn (article by article, the order of sizes alternating), so
+    that the machine's load drifts over all of them alike; medians over rounds x 5 articles."""
     from service import ingest
     from service.embed import load_embedder
     from service.nlp import load_nlp
@@ -215,48 +219,54 @@ def ingest_part(server: str, sizes: list[int], gen: Generator, words: list[str])
     embedder = load_embedder(Settings.from_env({}).model_dir)
     nlp = load_nlp()
     revision = model_revision()
-    line("\n## ingest: adding the 5 corpus articles (new URLs) to stores of each size")
+    line(f"\n## ingest: adding the 5 corpus articles (new URLs) to stores of each size, {rounds} rounds")
     line("| backend | quotes in store | add ms per article (median) | of which write ms | write / add |")
     line("|---|---|---|---|---|")
-    figures: dict[tuple[str, int], tuple[float, float]] = {}
     for backend in ("sqlite", "postgresql"):
+        stores: dict[int, Store] = {}
+        temporary: list[Path] = []
         for quotes in sizes:
-            location = (
-                new_database(server, f"ingest{quotes}")
-                if backend == "postgresql"
-                else str(Path(tempfile.mkdtemp(prefix="quotes-bench-")) / "quotes.sqlite3")
-            )
+            if backend == "postgresql":
+                location = new_database(server, f"ingest{quotes}")
+            else:
+                temporary.append(Path(tempfile.mkdtemp(prefix="quotes-bench-")))
+                location = str(temporary[-1] / "quotes.sqlite3")
             fill(location, quotes, gen, words, revision)
-            store = open_store(location, MODEL_NAME, revision)
-            try:
-                store.refresh()
-                ingest.add_article(store, corpus_articles("warm")[0], embedder, nlp)  # warm: model, index, caches
-                adds, writes = [], []
-                for article in corpus_articles(f"{backend}{quotes}"):
-                    with store.read() as r:
-                        state = r.state()
-                        registry = store.shared_registry(r, state.registry_version)
-                    started = time.perf_counter()
-                    prepared = ingest.prepare(article, registry, state.registry_version, embedder, nlp)
-                    written = time.perf_counter()
-                    report = ingest.persist(store, prepared)
-                    done = time.perf_counter()
-                    assert report.status == "added"
-                    adds.append((done - started) * 1000)
-                    writes.append((done - written) * 1000)
-            finally:
+            stores[quotes] = open_store(location, MODEL_NAME, revision)
+            stores[quotes].refresh()
+            ingest.add_article(stores[quotes], corpus_articles(f"warm{quotes}")[0], embedder, nlp)  # warm up
+        adds: dict[int, list[float]] = {q: [] for q in sizes}
+        writes: dict[int, list[float]] = {q: [] for q in sizes}
+        try:
+            for round_ in range(rounds):
+                articles = {q: corpus_articles(f"{backend}{q}r{round_}") for q in sizes}
+                for i in range(5):
+                    for quotes in sizes if (round_ + i) % 2 == 0 else list(reversed(sizes)):
+                        store = stores[quotes]
+                        with store.read() as r:
+                            state = r.state()
+                            registry = store.shared_registry(r, state.registry_version)
+                        started = time.perf_counter()
+                        prepared = ingest.prepare(articles[quotes][i], registry, state.registry_version, embedder, nlp)
+                        written = time.perf_counter()
+                        assert ingest.persist(store, prepared).status == "added"
+                        done = time.perf_counter()
+                        adds[quotes].append((done - started) * 1000)
+                        writes[quotes].append((done - written) * 1000)
+        finally:
+            for store in stores.values():
                 store.close()
-            add_ms, write_ms = statistics.median(adds), statistics.median(writes)
-            figures[(backend, quotes)] = (add_ms, write_ms)
+            for directory in temporary:
+                shutil.rmtree(directory, ignore_errors=True)
+        for quotes in sizes:
+            add_ms, write_ms = statistics.median(adds[quotes]), statistics.median(writes[quotes])
             line(f"| {backend} | {quotes:,} | {add_ms:.0f} | {write_ms:.1f} | {write_ms / add_ms:.3f} |")
-            if backend == "sqlite":
-                shutil.rmtree(Path(location).parent, ignore_errors=True)
-    small, large = min(sizes), max(sizes)
-    for backend in ("sqlite", "postgresql"):
-        (a0, w0), (a1, w1) = figures[(backend, small)], figures[(backend, large)]
+        small, large = min(sizes), max(sizes)
+        ratio = statistics.median(adds[large]) / statistics.median(adds[small])
+        write_ratio = statistics.median(writes[large]) / statistics.median(writes[small])
         line(
-            f"{backend}: add time at {large:,} / at {small:,} quotes = {a1 / a0:.2f} (target <= 1.3); "
-            f"write alone {w1 / w0:.2f}"
+            f"{backend}: add time at {large:,} / at {small:,} quotes = {ratio:.2f} (target <= 1.3); "
+            f"write alone {write_ratio:.2f}"
         )
 
 

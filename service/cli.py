@@ -165,6 +165,12 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def _default_workers() -> int:
+    # On two cores a worker process only competes with this one (measured: docs/store-scale.md).
+    cores = os.cpu_count() or 1
+    return min(4, cores - 1) if cores > 2 else 0
+
+
 def _workers(value: str) -> int:
     try:
         n = int(value)
@@ -334,8 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument(
         "--workers",
         type=_workers,
-        default=max(1, min(4, (os.cpu_count() or 2) - 1)),
-        help="extraction processes, each with its own spaCy and model (0: all in this process; default: cores - 1)",
+        default=_default_workers(),
+        help="extraction processes, each with its own spaCy and model (0: all in this process; "
+        "default: cores - 1, none on 2 cores or fewer)",
     )
     i.add_argument("--store", help=STORE_HELP)
     i.add_argument("--quiet", action="store_true", help="no progress bar (the summary is still printed)")

@@ -142,13 +142,13 @@ def _write(w: Writer, prepared: Prepared, check_registry: bool) -> AddReport:
     assigned = canon.assign(mentions, vectors, clusters)
     new_quotes: list[str] = []
     joined: list[str] = []
-    for mention, vector, (quote_id, created) in zip(mentions, vectors, assigned, strict=True):
+    for quote_id, created in assigned:
         if created:
             w.insert_quote(quote_id)
             new_quotes.append(quote_id)
         elif quote_id in before and quote_id not in joined:
             joined.append(quote_id)
-        w.insert_variant(quote_id, mention, vector)
+    w.insert_variants([(q, m, v) for (q, _), m, v in zip(assigned, mentions, vectors, strict=True)])
     return AddReport(
         article.id,
         article.url,

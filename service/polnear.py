@@ -21,6 +21,7 @@ derived from it is written into the repository.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -153,8 +154,6 @@ class _Tokens:
         self.lower = [text[a:b].lower() for a, b in zip(self.starts, self.ends, strict=True)]
 
     def of(self, ranges: Iterable[tuple[int, int]]) -> frozenset[int]:
-        import bisect
-
         out: set[int] = set()
         for a, b in ranges:
             i = bisect.bisect_right(self.ends, a)

@@ -183,3 +183,12 @@ def test_beliefs_intentions_and_evidence_are_attributions_not_quotes(nlp: object
 def test_what_a_speech_was_about_is_no_quote(nlp: object) -> None:
     m = one(extract(nlp, "Lopez attacked the governor over the budget."), "governor")
     assert m.kind is MentionKind.TOPIC and not m.quotable
+
+
+@pytest.mark.parametrize(
+    "dateline", ["WASHINGTON — ", "WASHINGTON, D.C. — ", "NEW YORK (Reuters) — ", "CLEVELAND (AP) -- "]
+)
+def test_a_dateline_is_not_the_source(nlp: object, dateline: str) -> None:
+    text = f"Senate race tightens\n\n{dateline}“We will win this seat,” the senator said on Tuesday."
+    m = one(extract(nlp, text), "We will win")
+    assert m.speaker_mention == "the senator"

@@ -24,7 +24,7 @@ from service.corpus import ArticleMeta, CorpusError, load_corpus, make_article
 from service.embed import Embedder
 from service.ingest import add_article
 from service.records import CanonicalQuote, CueClass, MentionKind, QuoteMention, Span, Speaker, SpeakerKind
-from service.store import RegistryDelta, SqliteStore, Store, StoreError, create_store, open_store
+from service.store import RegistryDelta, SqliteStore, Store, StoreError, Writer, create_store, open_store
 from service.store.postgres import PostgresStore
 from tests.conftest import CORPUS, copy_corpus
 
@@ -420,6 +420,21 @@ def test_search_finds_the_nearest_variants_with_their_vectors(corpus_store: Stor
         assert scores[0] == pytest.approx(scores.max())
         (everything,) = r.search(query, 10_000)
         assert everything.exhausted and len(everything.ids) == r.state().variants
+
+
+def test_candidates_include_every_variant_affinity_scores_at_the_threshold(
+    corpus_store: Store, embedder: Embedder
+) -> None:
+    """canon.affinity scores with np.dot and the store filters with a matrix product; the two round
+    differently, and a variant that affinity scores exactly at the threshold must still be found."""
+    query = embedder.encode(["We will keep talking with the Syrian authorities about the future"])[0]
+    with corpus_store.read() as r:
+        assert isinstance(r, Writer)
+        (hits,) = r.search(query[None], 40)
+        for vector in hits.vectors:
+            at = float(np.dot(query, vector))  # as canon.affinity computes it
+            clusters = r.clusters(["no stored wording"], query[None], at)
+            assert any(np.array_equal(v, vector) for c in clusters for v in c.vectors), at
 
 
 # -- refusals -----------------------------------------------------------------------------------------

@@ -209,3 +209,76 @@ def test_compact_matcher_agrees_with_exact_on_the_issue_examples(
 def test_store_refuses_an_unknown_index(built_store: SqliteStore, embedder: Embedder) -> None:
     with pytest.raises(ValueError, match="unknown vector index"):
         SqliteStore(built_store.path, embedder.name, embedder.revision, vector_index="hnsw")
+
+
+# -- the layered index (SQLite's, updated incrementally) -------------------------------------------
+
+
+def test_layered_index_changes_give_what_a_rebuild_gives(data: tuple[np.ndarray, np.ndarray]) -> None:
+    matrix, queries = data
+    rng = np.random.default_rng(3)
+    base_ids = np.arange(1, 3001)
+    index = IdIndex.build(base_ids, matrix[:3000], "exact", seq=1)
+    live = {int(i): matrix[i - 1] for i in base_ids}
+    added = np.arange(3001, 3201)
+    index = index.with_changes(added, matrix[3000:3200], np.zeros(0, dtype=np.int64), seq=2)
+    live.update({int(i): matrix[i - 1] for i in added})
+    removed = np.concatenate([rng.choice(base_ids, 50, replace=False), rng.choice(added, 20, replace=False)])
+    index = index.with_changes(np.zeros(0, dtype=np.int64), np.zeros((0, matrix.shape[1])), removed, seq=3)
+    for i in removed.tolist():
+        del live[i]
+    reused = int(removed[0])  # an id removed, then stored again with another vector
+    index = index.with_changes(np.array([reused]), matrix[3500:3501], np.array([reused]), seq=4)
+    live[reused] = matrix[3500]
+    assert index.size == len(live) and index.seq == 4
+    ids = np.array(sorted(live))
+    rebuilt = IdIndex.build(ids, np.vstack([live[i] for i in ids.tolist()]), "exact")
+    for got, want in zip(index.search(queries[:20], 10), rebuilt.search(queries[:20], 10), strict=True):
+        assert got.tolist() == want.tolist()
+    assert np.array_equal(index.vectors(np.array([reused])), matrix[3500:3501])
+
+
+def test_a_store_sees_another_processs_adds_and_merges_its_index(
+    tmp_path: Path, built_store: SqliteStore, embedder: Embedder, nlp: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.corpus import ArticleMeta, make_article
+    from service.ingest import add_article
+
+    path = tmp_path / "quotes.sqlite3"
+    path.write_bytes(built_store.path.read_bytes())
+    reader = SqliteStore(path, embedder.name, embedder.revision)  # one process's store ...
+    writer = SqliteStore(path, embedder.name, embedder.revision)  # ... and another's, on the same file
+    text = '"The grain corridor will reopen within three days of the talks," Dmitry Peskov told reporters.'
+    query = embedder.encode([text[1:64]])
+    reader.refresh()
+    monkeypatch.setattr(IdIndex, "MERGE_MIN_ROWS", 1)  # any change makes a new base, in the background
+    monkeypatch.setattr(IdIndex, "MERGE_SHARE", 1 << 30)
+    report = add_article(writer, make_article(text, ArticleMeta("Wire", "https://example.org/g", None)), embedder, nlp)
+    with reader.read() as r:
+        (hits,) = r.search(query, 3)
+    assert hits.quote_ids[0] == report.new_quotes[0], "the add is searchable at once"
+    reader.wait_for_merge(60)
+    merged = reader._index
+    assert merged is not None and len(merged.delta_ids) == 0 and merged.size == reader.info()["variants"]
+    with reader.read() as r:
+        assert r.search(query, 3)[0].quote_ids[0] == report.new_quotes[0]
+
+
+def test_a_store_follows_its_file_when_a_build_replaces_it(
+    tmp_path: Path, built_store: SqliteStore, embedder: Embedder, nlp: object
+) -> None:
+    from service.build import build_store
+    from tests.conftest import CORPUS, copy_corpus
+
+    path = tmp_path / "quotes.sqlite3"
+    path.write_bytes(built_store.path.read_bytes())
+    store = SqliteStore(path, embedder.name, embedder.revision)
+    store.refresh()
+    before = store.info()
+    corpus = copy_corpus(tmp_path / "corpus", drop=("003", "004"))
+    build_store(corpus, path, embedder, nlp, CORPUS / "speakers.json")
+    after = store.info()
+    assert after["articles"] == 3 < before["articles"] and after["built_at"] >= before["built_at"]
+    with store.read() as r:
+        (hits,) = r.search(embedder.encode(["Syria and Russia"]), 10_000)
+        assert len(hits.ids) == after["variants"], "the index is the new file's"

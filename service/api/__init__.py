@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
                     "application/problem+json (RFC 9457) with the offending fields in invalid_params. "
                     f"Limits: request body {settings.max_body_bytes} bytes (413), text "
                     f"{settings.max_text_chars} characters, {settings.max_batch_documents} documents per batch."
-                )
+                ),
             },
             "components": {"securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
         },

@@ -29,7 +29,7 @@ from ..speakers import SpeakerRegistry
 from .cues import ALL_CUE_VERBS, EVIDENCE_SUBJECTS, SPEECH_NOUNS, SPEECH_PHRASALS, class_of_lemma
 from .parse import ParsedArticle, parse_article
 from .quotes import Quotation
-from .sources import Discourse, Source, noun_phrase
+from .sources import Discourse, Source
 
 # Verbs whose subject is the media: "report"/"cite" with an outlet as subject hand the statement to
 # whoever the complement names.
@@ -812,4 +812,4 @@ def _cue_text(cue: Token) -> str:
     return " ".join(p.text for p in pieces)
 
 
-__all__ = ["Attribution", "extract_article", "mention_for", "noun_phrase", "read_attributions"]
+__all__ = ["Attribution", "extract_article", "mention_for", "read_attributions"]

@@ -183,3 +183,12 @@ def is_speech_form(word: str) -> bool:
     """A written form of a speech verb ("said", "asks", "tweeted"), read without a parse."""
     lemma = _lemma_of_form().get(word)
     return lemma is not None and lemma in SPEECH_VERBS
+
+
+def is_cue_form(word: str) -> bool:
+    """A written form of any cue verb ("praises", "slams", "wants"), read without a parse."""
+    return word in _lemma_of_form() and word not in _NOT_VERBS
+
+
+# Forms that are far more often something else in a headline: "Plan", "Back", "Support", "View".
+_NOT_VERBS = frozenset("plan plans back support view views call calls post report record".split())

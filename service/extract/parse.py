@@ -9,6 +9,7 @@ the journalist's own (a quotation hangs in the tree as one word under its cue).
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 
 from spacy.tokens import Doc
@@ -16,6 +17,7 @@ from spacy.tokens import Span as SpacySpan
 
 from ..nlp import MASK_CHAR
 from ..records import Article
+from .cues import is_cue_form
 from .layout import Block, split_blocks
 from .quotes import Quotation, find_quotations
 
@@ -84,6 +86,16 @@ def mask(text: str, blocks: list[Block], quotes: list[Quotation]) -> str:
             for i in range(b.start, b.end):
                 if chars[i] != "\n":
                     chars[i] = " "
+        elif (dateline := _DATELINE.match(b.text)) is not None:
+            # "CLEVELAND (AP) — A spokesman said …": the dateline is no part of the sentence's subject.
+            for i in range(b.start, b.start + dateline.end()):
+                chars[i] = " "
+        elif _title_case(b.text):
+            # "Trump Praises Boyle: ‘Very Good Reporter’": in a title-case headline the tagger takes the
+            # cue for a name; its lower-case form (same length) reads as the verb it is.
+            for m in _WORD.finditer(b.text):
+                if is_cue_form(m.group(0).lower()):
+                    chars[b.start + m.start() : b.start + m.end()] = m.group(0).lower()
     for q in quotes:
         if text[q.open : q.open + 2] == "''":
             chars[q.open : q.open + 2] = [" ", "“"]  # the doubled apostrophe as the mark the tagger knows
@@ -96,6 +108,22 @@ def mask(text: str, blocks: list[Block], quotes: list[Quotation]) -> str:
         for i in range(q.content_start, end):
             chars[i] = MASK_CHAR
     return "".join(chars)
+
+
+_WORD = re.compile(r"[A-Za-z]+")
+_DATELINE = re.compile(
+    r"""^[A-Z][A-Z.'’\ ]{2,30}            # the place, in capitals: WASHINGTON, NEW YORK, ST. LOUIS
+        (?:,\s*[A-Z][A-Za-z.]{1,15})?      # its state or country: , D.C. / , Calif.
+        (?:\s*\([A-Za-z\ .]{1,20}\))?      # the agency: (AP), (Reuters)
+        \s*[—–-]{1,2}\s+(?=[A-Z“"])""",
+    re.VERBOSE,
+)
+
+
+def _title_case(line: str) -> bool:
+    """Most words capitalised, as headlines are ("Clinton Plan for Taxes Is Expansive but Complex")."""
+    words = [w for w in _WORD.findall(line) if len(w) > 3]
+    return len(words) >= 3 and sum(w[0].isupper() for w in words) >= 0.8 * len(words)
 
 
 def parse_article(article: Article, nlp: object, prose: bool = False) -> ParsedArticle:

@@ -21,7 +21,6 @@ from spacy.tokens import Token
 
 from ..records import QuoteMention, Span, Speaker, SpeakerKind
 from ..speakers import SpeakerRegistry, surname
-from .cues import EVIDENCE_SUBJECTS, SPEECH_NOUNS
 from .parse import ParsedArticle
 
 if TYPE_CHECKING:
@@ -519,4 +518,4 @@ def _role_before(ent: SpacySpan) -> str | None:
     return role if role and len(role.split()) <= 6 and not any(c in role for c in '"“”(') else None
 
 
-__all__ = ["EVIDENCE_SUBJECTS", "SPEECH_NOUNS", "Discourse", "Source", "clean_name", "noun_phrase"]
+__all__ = ["Discourse", "Source", "clean_name", "noun_phrase"]

@@ -7,8 +7,8 @@ to write inside one `Store.write()` transaction. The matcher (service/match.py) 
 the records of the few quotes it reports.
 
 Both backends (service/store/sqlite.py, service/store/postgres.py) implement `Reader` and `Writer`
-over the same schema (service/store/migrations.py); tests/test_store_contract.py runs one contract
-suite against both.
+over the same schema (service/store/migrations.py); tests/test_store.py runs one contract suite
+against both.
 """
 
 from __future__ import annotations
@@ -42,6 +42,13 @@ from ..records import (
 from ..speakers import AliasRecord, SpeakerRegistry
 
 Row = Mapping[str, Any]
+
+# canon.affinity scores a candidate with its own float32 dot product, whose summation order (and so
+# rounding) differs from the matrix product Writer._near filters with: _near keeps rows this far
+# below its threshold too, so that no row affinity puts at the threshold is missed. For unit
+# vectors the two differ by at most 2·dim·2⁻²⁴ (9.5e-5 at 800 dimensions); a row kept in excess
+# only costs affinity one comparison.
+_ROUNDING = 1e-4
 
 
 class StoreError(RuntimeError):
@@ -398,7 +405,8 @@ class Writer(Reader):
     def insert_quote(self, quote_id: str) -> None: ...
 
     @abstractmethod
-    def insert_variant(self, quote_id: str, mention: QuoteMention, vector: np.ndarray) -> None: ...
+    def insert_variants(self, rows: Sequence[tuple[str, QuoteMention, np.ndarray]]) -> None:
+        """(quote id, mention, vector) of each new variant, in one statement; ids follow their order."""
 
     @abstractmethod
     def bump(self) -> int:
@@ -424,21 +432,20 @@ class Writer(Reader):
         state = self.state()
         if not state.variants:
             return []
-        for norm, hits in zip(norms, self._near(vectors, min_score, state.variants), strict=True):
+        for hits in self._near(vectors, min_score, state.variants):
             found.update((row.id, row) for row in hits)
-            for row in self.same_wording([norm])[0]:
-                found[row.id] = row
+        wordings: set[str] = set(norms)  # the same words, and every run of 3+ words of the mention
+        for norm in norms:
             words = norm.split()
             if len(words) >= canon.MIN_CONTAINED_WORDS:
                 found.update((row.id, row) for row in self.containing(norm))
-                runs = {
+                wordings.update(
                     " ".join(words[i:j])
                     for i in range(len(words))
                     for j in range(i + canon.MIN_CONTAINED_WORDS, len(words) + 1)
-                    if j - i < len(words)
-                }
-                for rows in self.same_wording(sorted(runs)):
-                    found.update((row.id, row) for row in rows)
+                )
+        for rows in self.same_wording(sorted(wordings)):
+            found.update((row.id, row) for row in rows)
         firsts = self.first_variants(sorted({row.quote_id for row in found.values()}))
         clusters: dict[str, canon.Cluster] = {}
         for qid in sorted(firsts, key=lambda q: firsts[q]):
@@ -451,7 +458,7 @@ class Writer(Reader):
         return list(clusters.values())
 
     def _near(self, vectors: np.ndarray, min_score: float, total: int) -> list[list[WordingRow]]:
-        """Per query, every variant the search finds at cosine >= min_score (exact float32)."""
+        """Per query, every variant the search finds at cosine >= min_score (float32, less _ROUNDING)."""
         out: list[list[WordingRow]] = [[] for _ in range(len(vectors))]
         pending = list(range(len(vectors)))
         k = 64
@@ -460,7 +467,7 @@ class Writer(Reader):
             again = []
             for i, h in zip(pending, hits, strict=True):
                 scores = h.vectors @ vectors[i] if len(h.ids) else np.zeros(0, dtype=np.float32)
-                keep = scores >= min_score
+                keep = scores >= min_score - _ROUNDING
                 if not h.exhausted and keep.all() and k < total:
                     again.append(i)  # every row returned qualifies: there may be more below them
                     continue

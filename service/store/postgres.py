@@ -32,9 +32,10 @@ from .sql import SqlWriter
 
 log = logging.getLogger(__name__)
 
-# Below this many variants search is an exact scan (about 5 ms at this size on one core; measured in
-# docs/store-scale.md); from here on the HNSW index answers.
-EXACT_MAX_VARIANTS = 20_000
+# Below this many variants search is an exact scan; from here on the HNSW index answers. pgvector's
+# scan costs about 3 us per variant here (5.7 ms at 1,600, 26 ms at 8,000, against 2 to 8 ms for
+# HNSW; docs/store-scale.md), so exactness is kept only while it is that cheap.
+EXACT_MAX_VARIANTS = 2_000
 # HNSW candidates per query: at least this many, and at least k (pgvector returns at most ef_search
 # rows). Recall@10 against exact search at 1M quotes is in docs/store-scale.md.
 EF_SEARCH = 100
@@ -194,6 +195,10 @@ class _PgWriter(SqlWriter):
         with self.conn.cursor() as cur:
             cur.execute(sql.replace("?", "%s"), params)
             return int(cur.rowcount)
+
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(sql.replace("?", "%s"), rows)  # psycopg pipelines them: one round trip
 
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, Any]:
         return f"{column} = ANY(?)", list(values)

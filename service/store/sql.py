@@ -65,6 +65,10 @@ class SqlWriter(Writer):
         """Executes a statement; returns the rows it changed."""
 
     @abstractmethod
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement for many rows (in one round trip where the driver can)."""
+
+    @abstractmethod
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, Any]:
         """`column` is one of `values`: the SQL and its one parameter."""
 
@@ -251,11 +255,19 @@ class SqlWriter(Writer):
         self._insert("quotes", {"id": quote_id, "created_at": now()})
         self.counts["quotes"] += 1
 
-    def insert_variant(self, quote_id: str, mention: QuoteMention, vector: np.ndarray) -> None:
-        values = variant_values(quote_id, mention, vector)
-        values["embedding"] = self._embedding(values["embedding"])
-        self._insert("variants", values)
-        self.counts["variants"] += 1
+    def insert_variants(self, rows: Sequence[tuple[str, QuoteMention, np.ndarray]]) -> None:
+        values = [variant_values(quote_id, mention, vector) for quote_id, mention, vector in rows]
+        if not values:
+            return
+        for v in values:
+            v["embedding"] = self._embedding(v["embedding"])
+        columns = list(values[0])
+        marks = ", ".join("?" * len(columns))
+        self._run_many(
+            f"INSERT INTO variants ({', '.join(columns)}) VALUES ({marks})",
+            [tuple(v[c] for c in columns) for v in values],
+        )
+        self.counts["variants"] += len(values)
 
     def flush(self) -> None:
         for table, change in self.counts.items():

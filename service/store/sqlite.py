@@ -61,7 +61,9 @@ class SqliteStore(Store):
         self.model_revision = model_revision
         self.vector_index = vector_index
         self._index: IdIndex | None = None
+        self._epoch: str | None = None  # meta.built_at of the file the index was loaded from
         self._index_lock = threading.Lock()
+        self._local = threading.local()
         self._merging: threading.Thread | None = None
         self.dim = self._open()
 
@@ -134,8 +136,31 @@ class SqliteStore(Store):
     # -- transactions ----------------------------------------------------------------------------
 
     @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, kept between calls (opening one costs more than a read). A new
+        one when the file was replaced (a build renames a new file over it) or when this thread is
+        already inside a transaction."""
+        try:
+            inode = self.path.stat().st_ino
+        except FileNotFoundError:
+            raise StoreError(f"no quote store at {self.path}: build one with `python -m service build`") from None
+        cached: tuple[sqlite3.Connection, int] | None = getattr(self._local, "conn", None)
+        if cached is not None and cached[1] == inode and not cached[0].in_transaction:
+            yield cached[0]
+            return
+        conn = connect(self.path)
+        if cached is not None and cached[0].in_transaction:
+            with contextlib.closing(conn):  # a nested block: its own connection, closed after it
+                yield conn
+            return
+        if cached is not None:
+            cached[0].close()
+        self._local.conn = (conn, inode)
+        yield conn
+
+    @contextlib.contextmanager
     def read(self) -> Iterator[Reader]:
-        with contextlib.closing(connect(self.path)) as conn:
+        with self._connection() as conn:
             conn.execute("BEGIN")  # the first read takes the shared lock: one consistent view
             try:
                 yield _SqliteWriter(self, conn)
@@ -144,7 +169,7 @@ class SqliteStore(Store):
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Writer]:
-        with contextlib.closing(connect(self.path)) as conn:
+        with self._connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 writer = _SqliteWriter(self, conn, writing=True)
@@ -154,6 +179,13 @@ class SqliteStore(Store):
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Closes this thread's connection (other threads' close with their thread)."""
+        cached = getattr(self._local, "conn", None)
+        if cached is not None:
+            cached[0].close()
+            self._local.conn = None
 
     # -- the in-process vector index -------------------------------------------------------------
 
@@ -170,16 +202,21 @@ class SqliteStore(Store):
         """The index, brought up to the change log as `conn` sees it. With `wait=False` a thread
         that finds another one updating it searches the index as it is."""
         index = self._index
-        latest = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM variant_changes").fetchone()[0])
-        if index is not None and index.seq >= latest:
+        latest, epoch = conn.execute(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM variant_changes), "
+            "(SELECT value FROM meta WHERE key = 'built_at')"
+        ).fetchone()
+        fresh = index is not None and self._epoch == epoch
+        if fresh and index is not None and index.seq >= latest:
             return index
-        if not self._index_lock.acquire(blocking=wait or index is None):
+        if not self._index_lock.acquire(blocking=wait or not fresh):
             assert index is not None
             return index
         try:
             index = self._index
-            if index is None:
+            if index is None or self._epoch != epoch:  # first use, or a build replaced the file
                 index = self._load_index(conn)
+                self._epoch = epoch
             elif index.seq < latest:
                 index = self._apply_changes(conn, index)
             self._index = index
@@ -274,6 +311,9 @@ class _SqliteWriter(SqlWriter):
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
         return int(self.conn.execute(sql, params).rowcount)
+
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
 
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, Any]:
         return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
