@@ -192,3 +192,9 @@ def test_a_dateline_is_not_the_source(nlp: object, dateline: str) -> None:
     text = f"Senate race tightens\n\n{dateline}“We will win this seat,” the senator said on Tuesday."
     m = one(extract(nlp, text), "We will win")
     assert m.speaker_mention == "the senator"
+
+
+def test_a_quotation_glued_to_its_cue(nlp: object) -> None:
+    """No space after the comma: 'said,“…”' must still read as the cue and its quotation."""
+    m = one(extract(nlp, "Budget fight heats up\n\nRyan said,“Look, they have no place in this campaign.”"), "Look")
+    assert (m.speaker_mention, m.cue, m.kind) == ("Ryan", "said", MentionKind.DIRECT)

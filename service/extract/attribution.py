@@ -477,7 +477,7 @@ def _quote_clause(parsed: ParsedArticle, cue: Token, quotes: list[Quotation], so
     """A quotation's own phrase when it reaches past the quotation, cue and source excluded."""
     heads = []
     for q in quotes:
-        tok = parsed.doc[parsed.token_at(q.content_start)]
+        tok = parsed.doc[parsed.quote_token(q)]
         if tok.i == cue.i or cue in tok.ancestors or (source is not None and source in tok.subtree):
             continue
         words = [t for t in tok.subtree if not (t.is_punct or t.is_space) and t.i != tok.i]
@@ -492,7 +492,7 @@ def _quotes_are_the_complement(
     """`"…," he said` / `he said: "…"`: the quotations are the whole content, not part of a clause."""
     if not complement:
         return True
-    quote_tokens = {parsed.token_at(q.content_start) for q in quotes}
+    quote_tokens = {parsed.quote_token(q) for q in quotes}
     for head in complement:
         words = [t for t in head.subtree if not t.is_punct and not t.is_space and t.dep_ != "mark"]
         if any(t.i not in quote_tokens for t in words):
