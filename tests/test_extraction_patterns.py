@@ -198,3 +198,14 @@ def test_a_quotation_glued_to_its_cue(nlp: object) -> None:
     """No space after the comma: 'said,“…”' must still read as the cue and its quotation."""
     m = one(extract(nlp, "Budget fight heats up\n\nRyan said,“Look, they have no place in this campaign.”"), "Look")
     assert (m.speaker_mention, m.cue, m.kind) == ("Ryan", "said", MentionKind.DIRECT)
+
+
+def test_a_typod_closing_mark(nlp: object) -> None:
+    """'…for her here,“ said Jim Clyburn': the opening mark in a closer's place closes the quote."""
+    text = (
+        "Primary outlook\n\n“If Mrs. Clinton loses Iowa, that could create real problems for her here,“ said Jim "
+        "Clyburn, a Democratic congressman.\n\nShe campaigned in “the first state” on Monday."
+    )
+    m = one(extract(nlp, text), "real problems")
+    assert (m.speaker_mention, m.kind) == ("Jim Clyburn", MentionKind.DIRECT)
+    assert content(m) == "If Mrs. Clinton loses Iowa, that could create real problems for her here"
