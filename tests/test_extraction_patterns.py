@@ -209,3 +209,22 @@ def test_a_typod_closing_mark(nlp: object) -> None:
     m = one(extract(nlp, text), "real problems")
     assert (m.speaker_mention, m.kind) == ("Jim Clyburn", MentionKind.DIRECT)
     assert content(m) == "If Mrs. Clinton loses Iowa, that could create real problems for her here"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "The talks, Peskov said, were useful and would resume in March.",
+            "The talks … were useful and would resume in March",
+        ),
+        (
+            "If the vote fails now, he said, Congress can still pass a simple bill.",
+            "If the vote fails now … Congress can still pass a simple bill",
+        ),
+    ],
+)
+def test_a_cue_set_off_inside_its_content(nlp: object, text: str, expected: str) -> None:
+    m = one(extract(nlp, f"Talks stall\n\nDmitry Peskov spoke.\n\n{text}"), expected.split()[-1])
+    assert content(m) == expected
+    assert m.kind is MentionKind.INDIRECT and m.cue == "said"
