@@ -228,3 +228,12 @@ def test_a_cue_set_off_inside_its_content(nlp: object, text: str, expected: str)
     m = one(extract(nlp, f"Talks stall\n\nDmitry Peskov spoke.\n\n{text}"), expected.split()[-1])
     assert content(m) == expected
     assert m.kind is MentionKind.INDIRECT and m.cue == "said"
+
+
+def test_a_quotation_followed_by_a_participle_stays_the_sayings(nlp: object) -> None:
+    text = (
+        "Club closes\n\nBoreing said the members will still meet, but said, “It’s time we change how we do it,” "
+        "promising a return."
+    )
+    m = one(extract(nlp, text), "time we change")
+    assert (m.cue, m.speaker_mention, m.kind) == ("said", "Boreing", MentionKind.DIRECT)

@@ -222,8 +222,15 @@ def _unnest(parsed: ParsedArticle, found: list[Attribution]) -> list[Attribution
     dropped: set[int] = set()  # ids of attributions that lose to another
     cut: dict[int, set[int]] = {}  # id of an outer attribution → tokens to cut from its content
     for outer in found:
-        if any(inner.cue[0].dep_ == "xcomp" and inner.cue[0].head.i == outer.cue[0].i for inner in found):
-            dropped.add(id(outer))  # "seemed to blame X", "sought to clarify X": the inner verb attributes
+        if any(
+            inner.cue[0].dep_ == "xcomp"
+            and inner.cue[0].head.i == outer.cue[0].i
+            and (not outer.direct or inner.cue[0].i in _content_tokens(parsed, outer))
+            for inner in found
+        ):
+            # "seemed to blame X", "sought to clarify X": the inner verb attributes (but in
+            # 'said, “…,” promising …' the quotation stays the saying's)
+            dropped.add(id(outer))
             continue
         if outer.cue_class is not CueClass.SPEECH:
             if outer.cue[0].i in speech_tokens:
