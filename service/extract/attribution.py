@@ -222,8 +222,15 @@ def _unnest(parsed: ParsedArticle, found: list[Attribution]) -> list[Attribution
     dropped: set[int] = set()  # ids of attributions that lose to another
     cut: dict[int, set[int]] = {}  # id of an outer attribution → tokens to cut from its content
     for outer in found:
-        if any(inner.cue[0].dep_ == "xcomp" and inner.cue[0].head.i == outer.cue[0].i for inner in found):
-            dropped.add(id(outer))  # "seemed to blame X", "sought to clarify X": the inner verb attributes
+        if any(
+            inner.cue[0].dep_ == "xcomp"
+            and inner.cue[0].head.i == outer.cue[0].i
+            and (not outer.direct or inner.cue[0].i in _content_tokens(parsed, outer))
+            for inner in found
+        ):
+            # "seemed to blame X", "sought to clarify X": the inner verb attributes (but in
+            # 'said, “…,” promising …' the quotation stays the saying's)
+            dropped.add(id(outer))
             continue
         if outer.cue_class is not CueClass.SPEECH:
             if outer.cue[0].i in speech_tokens:
@@ -368,10 +375,16 @@ def _verb_attribution(parsed: ParsedArticle, cue: Token, quotes: list[Quotation]
             return Attribution([cue], _cue_text(cue), cls, [], [], source, 0.85, open_colon=True, sort_key=cue.i)
     ranges: list[tuple[int, int]] = []
     direct = False
-    if quotes and not complement:
+    around = _parenthetical_content(parsed, cue, source, cls, complement)
+    if around:
+        ranges = around
+        quotes = parsed.quotations_between(ranges)
+    elif quotes and not complement:
         # `"…" than that of the CIA chief, he said`: the words the quotation governs are content too.
         complement = _quote_clause(parsed, cue, quotes, source)
-    if quotes and _quotes_are_the_complement(parsed, cue, quotes, complement):
+    if around:
+        pass
+    elif quotes and _quotes_are_the_complement(parsed, cue, quotes, complement):
         ranges = [(q.content_start, q.content_end) for q in quotes]
         direct = True
     elif complement:
@@ -471,6 +484,39 @@ def _is_topic(lemma: str, complement: list[Token]) -> bool:
     if any(h.dep_ in ("prep", "prt") for h in complement):
         return all(h.lower_ in _TOPIC_PREPS for h in complement if h.dep_ in ("prep", "prt")) and lemma != "warn"
     return lemma in _TOPIC_CUES
+
+
+def _parenthetical_content(
+    parsed: ParsedArticle, cue: Token, source: Token | None, cls: CueClass, complement: list[Token]
+) -> list[tuple[int, int]]:
+    """'The talks, he said, were useful': a cue set off inside the clause it reports.
+
+    The content is the clause around it, without the cue's own words."""
+    head = cue.head
+    if cls is not CueClass.SPEECH or cue.dep_ != "parataxis" or source is None or complement:
+        return []
+    first = min(t.i for t in cue.subtree if not t.is_punct)
+    if head.pos_ not in ("VERB", "AUX") or not head.left_edge.i < first or cue.i > head.i:
+        return []
+    doc = parsed.doc
+    if doc[first - 1].text not in (",", "—", "–") or _cue_class(head) is not None:
+        return []
+    end = head.right_edge.i
+    for aside in _asides(head):
+        end = min(end, aside.left_edge.i - 1)
+    inner = {t.i for t in cue.subtree}
+    tokens = [doc[i] for i in range(head.left_edge.i, end + 1) if i not in inner]
+    ranges = []
+    for run in _runs(tokens):
+        while run and (run[0].is_punct or run[0].is_space or run[0].lower_ == "that"):
+            if run[0].is_quote and parsed.quote_at(run[0].i + 1) is not None:
+                break
+            run = run[1:]
+        while run and (run[-1].is_punct or run[-1].is_space) and not _closes_quote(parsed, run[-1].i):
+            run = run[:-1]
+        if run:
+            ranges.append(parsed.widen_to_quotes(run[0].idx, run[-1].idx + len(run[-1])))
+    return ranges if sum(len(parsed.text[a:b].split()) for a, b in ranges) >= _MIN_CONTENT_TOKENS else []
 
 
 def _quote_clause(parsed: ParsedArticle, cue: Token, quotes: list[Quotation], source: Token | None) -> list[Token]:
