@@ -265,16 +265,7 @@ def _unnest(parsed: ParsedArticle, found: list[Attribution]) -> list[Attribution
 def _cut(parsed: ParsedArticle, outer: Attribution, inner_tokens: set[int]) -> bool:
     """Cuts tokens out of an attribution's content; False when too little is left to keep it."""
     doc = parsed.doc
-    ranges = []
-    for run in _runs([doc[i] for i in sorted(_content_tokens(parsed, outer) - inner_tokens)]):
-        while run and (run[0].is_punct or run[0].is_space or run[0].lower_ in ("that", "and", "but")):
-            run = run[1:]
-        while run and (run[-1].is_punct or run[-1].is_space or run[-1].lower_ in ("that", "and", "but")):
-            if _closes_quote(parsed, run[-1].i):
-                break
-            run = run[:-1]
-        if run:
-            ranges.append(parsed.widen_to_quotes(run[0].idx, run[-1].idx + len(run[-1])))
+    ranges = _ranges_of(parsed, [doc[i] for i in sorted(_content_tokens(parsed, outer) - inner_tokens)])
     if sum(len(parsed.text[a:b].split()) for a, b in ranges) < _MIN_CONTENT_TOKENS:
         return False
     outer.content = ranges
@@ -505,17 +496,7 @@ def _parenthetical_content(
     for aside in _asides(head):
         end = min(end, aside.left_edge.i - 1)
     inner = {t.i for t in cue.subtree}
-    tokens = [doc[i] for i in range(head.left_edge.i, end + 1) if i not in inner]
-    ranges = []
-    for run in _runs(tokens):
-        while run and (run[0].is_punct or run[0].is_space or run[0].lower_ == "that"):
-            if run[0].is_quote and parsed.quote_at(run[0].i + 1) is not None:
-                break
-            run = run[1:]
-        while run and (run[-1].is_punct or run[-1].is_space) and not _closes_quote(parsed, run[-1].i):
-            run = run[:-1]
-        if run:
-            ranges.append(parsed.widen_to_quotes(run[0].idx, run[-1].idx + len(run[-1])))
+    ranges = _ranges_of(parsed, [doc[i] for i in range(head.left_edge.i, end + 1) if i not in inner])
     return ranges if sum(len(parsed.text[a:b].split()) for a, b in ranges) >= _MIN_CONTENT_TOKENS else []
 
 
@@ -712,6 +693,25 @@ def _only_quotations(parsed: ParsedArticle, ranges: list[tuple[int, int]], quote
     return all(
         not parsed.text[x:y].strip(" ,;:.!?\"'“”‘’«»\n") for a, b in ranges for x, y in _outside(a, b, quotes) if x < y
     )
+
+
+def _ranges_of(parsed: ParsedArticle, tokens: list[Token]) -> list[tuple[int, int]]:
+    """The character ranges of the runs of consecutive tokens, without the punctuation and the
+    joining words ('that', 'and', 'but') at their edges; quotation marks stay with their quotation."""
+    ranges = []
+    for run in _runs(tokens):
+        while run and (run[0].is_punct or run[0].is_space or run[0].lower_ in _EDGE_WORDS):
+            run = run[1:]
+        while run and (run[-1].is_punct or run[-1].is_space or run[-1].lower_ in _EDGE_WORDS):
+            if _closes_quote(parsed, run[-1].i):
+                break
+            run = run[:-1]
+        if run:
+            ranges.append(parsed.widen_to_quotes(run[0].idx, run[-1].idx + len(run[-1])))
+    return ranges
+
+
+_EDGE_WORDS = ("that", "and", "but")
 
 
 def _runs(tokens: list[Token]) -> list[list[Token]]:
