@@ -3,7 +3,8 @@
 The app is created in each worker after fork: PyTorch must not be imported before forking (a
 preloaded torch can hang workers), and the model's threads per worker (torch's or ONNX Runtime's)
 are sized so that workers x threads stays within the cores. A worker serving with onnx-int8 never
-imports torch at all (service/wsgi.py). Metrics are shared by the workers through
+imports torch at all (service/wsgi.py); with that backend the master imports the code and loads
+spaCy before forking, the model and the store are still opened per worker. Metrics are shared by the workers through
 PROMETHEUS_MULTIPROC_DIR, which is set here, before any worker imports prometheus_client.
 """
 
@@ -54,11 +55,32 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR", "") != os.environ.get("QUOTES_METR
     os.environ["QUOTES_METRICS_DIR_PREPARED"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
-def post_fork(server, worker):
-    # Before the worker imports numpy or torch, whose thread pools read these once.
+def _size_thread_pools():
+    # Before numpy or torch is imported: their thread pools read these once.
     threads = str(_settings.model_threads())
     os.environ.setdefault("OMP_NUM_THREADS", threads)
     os.environ.setdefault("MKL_NUM_THREADS", threads)
+
+
+if _settings.embedding_backend == "onnx-int8":
+    # No torch in this backend, so nothing that must not cross a fork: the master imports the code and
+    # loads spaCy once, and every worker it starts (or restarts) begins from them, copy-on-write,
+    # instead of spending a second and a half on its own. The model (ONNX Runtime keeps threads) and
+    # the store (connections) are still opened in each worker, by its runtime. The code is then the
+    # master's: deploy new code with a restart, not a HUP (which still re-reads the configuration).
+    # numpy is imported here, so its pool is sized here, for the workers (same size for each).
+    _size_thread_pools()
+    from service.encoders import keep_torch_out
+
+    keep_torch_out()
+    import service.api  # noqa: F401
+    from service.nlp import load_nlp
+
+    load_nlp()
+
+
+def post_fork(server, worker):
+    _size_thread_pools()  # torch: the worker imports it after this
 
 
 def child_exit(server, worker):

@@ -192,3 +192,48 @@ def test_a_dateline_is_not_the_source(nlp: object, dateline: str) -> None:
     text = f"Senate race tightens\n\n{dateline}“We will win this seat,” the senator said on Tuesday."
     m = one(extract(nlp, text), "We will win")
     assert m.speaker_mention == "the senator"
+
+
+def test_a_quotation_glued_to_its_cue(nlp: object) -> None:
+    """No space after the comma: 'said,“…”' must still read as the cue and its quotation."""
+    m = one(extract(nlp, "Budget fight heats up\n\nRyan said,“Look, they have no place in this campaign.”"), "Look")
+    assert (m.speaker_mention, m.cue, m.kind) == ("Ryan", "said", MentionKind.DIRECT)
+
+
+def test_a_typod_closing_mark(nlp: object) -> None:
+    """'…for her here,“ said Jim Clyburn': the opening mark in a closer's place closes the quote."""
+    text = (
+        "Primary outlook\n\n“If Mrs. Clinton loses Iowa, that could create real problems for her here,“ said Jim "
+        "Clyburn, a Democratic congressman.\n\nShe campaigned in “the first state” on Monday."
+    )
+    m = one(extract(nlp, text), "real problems")
+    assert (m.speaker_mention, m.kind) == ("Jim Clyburn", MentionKind.DIRECT)
+    assert content(m) == "If Mrs. Clinton loses Iowa, that could create real problems for her here"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "The talks, Peskov said, were useful and would resume in March.",
+            "The talks … were useful and would resume in March",
+        ),
+        (
+            "If the vote fails now, he said, Congress can still pass a simple bill.",
+            "If the vote fails now … Congress can still pass a simple bill",
+        ),
+    ],
+)
+def test_a_cue_set_off_inside_its_content(nlp: object, text: str, expected: str) -> None:
+    m = one(extract(nlp, f"Talks stall\n\nDmitry Peskov spoke.\n\n{text}"), expected.split()[-1])
+    assert content(m) == expected
+    assert m.kind is MentionKind.INDIRECT and m.cue == "said"
+
+
+def test_a_quotation_followed_by_a_participle_stays_the_sayings(nlp: object) -> None:
+    text = (
+        "Club closes\n\nBoreing said the members will still meet, but said, “It’s time we change how we do it,” "
+        "promising a return."
+    )
+    m = one(extract(nlp, text), "time we change")
+    assert (m.cue, m.speaker_mention, m.kind) == ("said", "Boreing", MentionKind.DIRECT)

@@ -7,17 +7,24 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from servers import start_server
 
 from service.config import REPO_ROOT, Settings
 from service.encoders import TORCH_MODULES
 from service.store import SqliteStore
 
 pytestmark = pytest.mark.slow
+
+PESKOV = (
+    "Kremlin spokesman Dmitry Peskov stressed that Moscow will keep up a constant dialogue with the new Syrian "
+    "authorities."
+)
 
 # Loads the app as a gunicorn worker does (import service.wsgi), answers the main endpoints, then
 # prints which of TORCH_MODULES the interpreter has imported.
@@ -108,3 +115,32 @@ def test_a_non_editable_install_serves_with_its_model_from_configuration(
         [sys.executable, "-m", "service", "model", "verify"], env=full, cwd=run, capture_output=True, text=True
     )
     assert verify.returncode == 0 and "matches its checksums" in verify.stderr, verify.stderr
+
+
+def _maps_torch(pid: int) -> bool:
+    """Whether the process has torch's shared library mapped (what importing torch does)."""
+    maps = Path(f"/proc/{pid}/maps").read_text(encoding="utf-8", errors="replace")
+    return "libtorch" in maps
+
+
+def test_gunicorn_serves_int8_without_torch_in_any_process(
+    onnx_embedder: object, store_copy: Path, tmp_path: Path
+) -> None:
+    """The real gunicorn with onnx-int8: the master imports the code and loads spaCy before it forks
+    (gunicorn.conf.py), and neither it nor any worker, a restarted one included, loads torch."""
+    import psutil
+
+    with start_server(tmp_path, store_copy, QUOTES_WORKERS="2", QUOTES_EMBEDDING_BACKEND="onnx-int8") as server:
+        status, _, body = server.request("POST", "/v1/attributions", {"text": PESKOV})
+        assert status == 200 and json.loads(body)["results"][0]["match"]["speaker"]["id"] == "dmitry-peskov"
+        master = psutil.Process(server.process.pid)
+        workers = [p.pid for p in master.children()]
+        assert len(workers) == 2
+        assert not any(_maps_torch(pid) for pid in [master.pid, *workers])
+        # A worker gunicorn starts again (after a crash, or QUOTES_MAX_REQUESTS) starts from the master.
+        os.kill(workers[0], signal.SIGKILL)
+        server.wait_for_log(lambda ln: ln.get("message") == "ready" and ln.get("pid") not in workers)
+        again = [p.pid for p in master.children()]
+        assert len(again) == 2 and workers[0] not in again
+        assert not any(_maps_torch(pid) for pid in again)
+        assert server.request("POST", "/v1/attributions", {"text": PESKOV})[0] == 200

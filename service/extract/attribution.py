@@ -222,8 +222,15 @@ def _unnest(parsed: ParsedArticle, found: list[Attribution]) -> list[Attribution
     dropped: set[int] = set()  # ids of attributions that lose to another
     cut: dict[int, set[int]] = {}  # id of an outer attribution → tokens to cut from its content
     for outer in found:
-        if any(inner.cue[0].dep_ == "xcomp" and inner.cue[0].head.i == outer.cue[0].i for inner in found):
-            dropped.add(id(outer))  # "seemed to blame X", "sought to clarify X": the inner verb attributes
+        if any(
+            inner.cue[0].dep_ == "xcomp"
+            and inner.cue[0].head.i == outer.cue[0].i
+            and (not outer.direct or inner.cue[0].i in _content_tokens(parsed, outer))
+            for inner in found
+        ):
+            # "seemed to blame X", "sought to clarify X": the inner verb attributes (but in
+            # 'said, “…,” promising …' the quotation stays the saying's)
+            dropped.add(id(outer))
             continue
         if outer.cue_class is not CueClass.SPEECH:
             if outer.cue[0].i in speech_tokens:
@@ -258,16 +265,7 @@ def _unnest(parsed: ParsedArticle, found: list[Attribution]) -> list[Attribution
 def _cut(parsed: ParsedArticle, outer: Attribution, inner_tokens: set[int]) -> bool:
     """Cuts tokens out of an attribution's content; False when too little is left to keep it."""
     doc = parsed.doc
-    ranges = []
-    for run in _runs([doc[i] for i in sorted(_content_tokens(parsed, outer) - inner_tokens)]):
-        while run and (run[0].is_punct or run[0].is_space or run[0].lower_ in ("that", "and", "but")):
-            run = run[1:]
-        while run and (run[-1].is_punct or run[-1].is_space or run[-1].lower_ in ("that", "and", "but")):
-            if _closes_quote(parsed, run[-1].i):
-                break
-            run = run[:-1]
-        if run:
-            ranges.append(parsed.widen_to_quotes(run[0].idx, run[-1].idx + len(run[-1])))
+    ranges = _ranges_of(parsed, [doc[i] for i in sorted(_content_tokens(parsed, outer) - inner_tokens)])
     if sum(len(parsed.text[a:b].split()) for a, b in ranges) < _MIN_CONTENT_TOKENS:
         return False
     outer.content = ranges
@@ -368,10 +366,16 @@ def _verb_attribution(parsed: ParsedArticle, cue: Token, quotes: list[Quotation]
             return Attribution([cue], _cue_text(cue), cls, [], [], source, 0.85, open_colon=True, sort_key=cue.i)
     ranges: list[tuple[int, int]] = []
     direct = False
-    if quotes and not complement:
+    around = _parenthetical_content(parsed, cue, source, cls, complement)
+    if around:
+        ranges = around
+        quotes = parsed.quotations_between(ranges)
+    elif quotes and not complement:
         # `"…" than that of the CIA chief, he said`: the words the quotation governs are content too.
         complement = _quote_clause(parsed, cue, quotes, source)
-    if quotes and _quotes_are_the_complement(parsed, cue, quotes, complement):
+    if around:
+        pass
+    elif quotes and _quotes_are_the_complement(parsed, cue, quotes, complement):
         ranges = [(q.content_start, q.content_end) for q in quotes]
         direct = True
     elif complement:
@@ -473,11 +477,34 @@ def _is_topic(lemma: str, complement: list[Token]) -> bool:
     return lemma in _TOPIC_CUES
 
 
+def _parenthetical_content(
+    parsed: ParsedArticle, cue: Token, source: Token | None, cls: CueClass, complement: list[Token]
+) -> list[tuple[int, int]]:
+    """'The talks, he said, were useful': a cue set off inside the clause it reports.
+
+    The content is the clause around it, without the cue's own words."""
+    head = cue.head
+    if cls is not CueClass.SPEECH or cue.dep_ != "parataxis" or source is None or complement:
+        return []
+    first = min(t.i for t in cue.subtree if not t.is_punct)
+    if head.pos_ not in ("VERB", "AUX") or not head.left_edge.i < first or cue.i > head.i:
+        return []
+    doc = parsed.doc
+    if doc[first - 1].text not in (",", "—", "–") or _cue_class(head) is not None:
+        return []
+    end = head.right_edge.i
+    for aside in _asides(head):
+        end = min(end, aside.left_edge.i - 1)
+    inner = {t.i for t in cue.subtree}
+    ranges = _ranges_of(parsed, [doc[i] for i in range(head.left_edge.i, end + 1) if i not in inner])
+    return ranges if sum(len(parsed.text[a:b].split()) for a, b in ranges) >= _MIN_CONTENT_TOKENS else []
+
+
 def _quote_clause(parsed: ParsedArticle, cue: Token, quotes: list[Quotation], source: Token | None) -> list[Token]:
     """A quotation's own phrase when it reaches past the quotation, cue and source excluded."""
     heads = []
     for q in quotes:
-        tok = parsed.doc[parsed.token_at(q.content_start)]
+        tok = parsed.doc[parsed.quote_token(q)]
         if tok.i == cue.i or cue in tok.ancestors or (source is not None and source in tok.subtree):
             continue
         words = [t for t in tok.subtree if not (t.is_punct or t.is_space) and t.i != tok.i]
@@ -492,7 +519,7 @@ def _quotes_are_the_complement(
     """`"…," he said` / `he said: "…"`: the quotations are the whole content, not part of a clause."""
     if not complement:
         return True
-    quote_tokens = {parsed.token_at(q.content_start) for q in quotes}
+    quote_tokens = {parsed.quote_token(q) for q in quotes}
     for head in complement:
         words = [t for t in head.subtree if not t.is_punct and not t.is_space and t.dep_ != "mark"]
         if any(t.i not in quote_tokens for t in words):
@@ -666,6 +693,25 @@ def _only_quotations(parsed: ParsedArticle, ranges: list[tuple[int, int]], quote
     return all(
         not parsed.text[x:y].strip(" ,;:.!?\"'“”‘’«»\n") for a, b in ranges for x, y in _outside(a, b, quotes) if x < y
     )
+
+
+def _ranges_of(parsed: ParsedArticle, tokens: list[Token]) -> list[tuple[int, int]]:
+    """The character ranges of the runs of consecutive tokens, without the punctuation and the
+    joining words ('that', 'and', 'but') at their edges; quotation marks stay with their quotation."""
+    ranges = []
+    for run in _runs(tokens):
+        while run and (run[0].is_punct or run[0].is_space or run[0].lower_ in _EDGE_WORDS):
+            run = run[1:]
+        while run and (run[-1].is_punct or run[-1].is_space or run[-1].lower_ in _EDGE_WORDS):
+            if _closes_quote(parsed, run[-1].i):
+                break
+            run = run[:-1]
+        if run:
+            ranges.append(parsed.widen_to_quotes(run[0].idx, run[-1].idx + len(run[-1])))
+    return ranges
+
+
+_EDGE_WORDS = ("that", "and", "but")
 
 
 def _runs(tokens: list[Token]) -> list[list[Token]]:

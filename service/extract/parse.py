@@ -29,6 +29,7 @@ class ParsedArticle:
     quotations: list[Quotation]
     doc: Doc
     _by_token: dict[int, Quotation] = field(default_factory=dict)
+    _token_of: dict[int, int] = field(default_factory=dict)  # a quotation's opening offset -> its placeholder
     _token_starts: list[int] = field(default_factory=list)
     _block_starts: list[int] = field(default_factory=list)
 
@@ -39,6 +40,10 @@ class ParsedArticle:
     def quote_at(self, token_index: int) -> Quotation | None:
         """The quotation whose placeholder is this token."""
         return self._by_token.get(token_index)
+
+    def quote_token(self, q: Quotation) -> int:
+        """The placeholder token of a quotation (the token at its content, if it has none)."""
+        return self._token_of.get(q.open, self.token_at(q.content_start))
 
     def token_at(self, offset: int) -> int:
         return max(bisect.bisect_right(self._token_starts, offset) - 1, 0)
@@ -65,7 +70,7 @@ class ParsedArticle:
             q
             for q in self.quotations
             if any(a <= q.content_start and q.content_end <= b + 1 for a, b in ranges)
-            and self.token_at(q.content_start) in self._by_token
+            and self.quote_token(q) in self._by_token
         ]
 
     def widen_to_quotes(self, a: int, b: int) -> tuple[int, int]:
@@ -107,6 +112,10 @@ def mask(text: str, blocks: list[Block], quotes: list[Quotation]) -> str:
             end -= 1
         for i in range(q.content_start, end):
             chars[i] = MASK_CHAR
+        if q.open > 0 and not text[q.open - 1].isspace() and end - q.content_start >= 3:
+            # 'Ryan said,“Look, …”': glued to the word before, the mark and the placeholder would be
+            # one token with it ('said,“qqq'), and the cue would be lost in it.
+            chars[q.content_start] = " "
     return "".join(chars)
 
 
@@ -136,16 +145,19 @@ def parse_article(article: Article, nlp: object, prose: bool = False) -> ParsedA
     doc: Doc = nlp(mask(text, blocks, quotes))  # type: ignore[operator]
     body = [b for b in blocks if b.body]
     by_token: dict[int, Quotation] = {}
+    token_of: dict[int, int] = {}
     for q in quotes:
         span = doc.char_span(q.content_start, q.content_end, alignment_mode="expand")
         if span is not None and len(span):
             by_token.setdefault(span[0].i, q)
+            token_of[q.open] = span[0].i
     return ParsedArticle(
         article,
         body,
         quotes,
         doc,
         by_token,
+        token_of,
         [t.idx for t in doc],
         [b.start for b in body],
     )

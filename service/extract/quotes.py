@@ -45,6 +45,12 @@ def _is_opening(text: str, i: int, block_start: int, width: int = 1) -> bool:
     return (before.isspace() or before in _OPEN_BEFORE or before in _DOUBLE) and not after.isspace()
 
 
+def _is_closing(text: str, i: int, block: Block) -> bool:
+    before = text[i - 1] if i > block.start else " "
+    after = text[i + 1] if i + 1 < block.end else " "
+    return not before.isspace() and (after.isspace() or after in _CLOSE_AFTER)
+
+
 def _double_marks(text: str, block: Block) -> list[tuple[int, int]]:
     """(offset, width) of every double mark of the block; '' counts as one mark."""
     marks = []
@@ -77,8 +83,13 @@ def _pair_double(text: str, block: Block) -> list[Quotation]:
             quotes.append(_make(text, start, open_width, i, balanced=False))
             open_at = (i, width)
             continue
-        # „…“ (German style) closes with the mark that opens English quotations.
-        if c in _DOUBLE_CLOSERS or c in {'"', "'"} or (c == "“" and text[start] == "„"):
+        # „…“ (German style) closes with the mark that opens English quotations; so does a typo'd
+        # closer that stands where a closing mark belongs ('…for her here,“ said Jim Clyburn').
+        if (
+            c in _DOUBLE_CLOSERS
+            or c in {'"', "'"}
+            or (c == "“" and (text[start] == "„" or _is_closing(text, i, block)))
+        ):
             quotes.append(_make(text, start, open_width, i + width, balanced=True, close_width=width))
             open_at = None
     if open_at is not None:
