@@ -186,7 +186,8 @@ def test_what_a_speech_was_about_is_no_quote(nlp: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "dateline", ["WASHINGTON — ", "WASHINGTON, D.C. — ", "NEW YORK (Reuters) — ", "CLEVELAND (AP) -- "]
+    "dateline",
+    ["WASHINGTON — ", "WASHINGTON, D.C. — ", "NEW YORK (Reuters) — ", "CLEVELAND (AP) -- ", "DAMASCUS, Syria: "],
 )
 def test_a_dateline_is_not_the_source(nlp: object, dateline: str) -> None:
     text = f"Senate race tightens\n\n{dateline}“We will win this seat,” the senator said on Tuesday."

@@ -122,9 +122,11 @@ def mask(text: str, blocks: list[Block], quotes: list[Quotation]) -> str:
 _WORD = re.compile(r"[A-Za-z]+")
 _DATELINE = re.compile(
     r"""^[A-Z][A-Z.'’\ ]{2,30}            # the place, in capitals: WASHINGTON, NEW YORK, ST. LOUIS
-        (?:,\s*[A-Z][A-Za-z.]{1,15})?      # its state or country: , D.C. / , Calif.
+        (?:(?:,\s*[A-Z][A-Za-z.]{1,15})?   # its state or country: , D.C. / , Calif.
         (?:\s*\([A-Za-z\ .]{1,20}\))?      # the agency: (AP), (Reuters)
-        \s*[—–-]{1,2}\s+(?=[A-Z“"])""",
+        \s*[—–-]{1,2}                      # then a dash,
+        |,\s*[A-Z][A-Za-z.]{1,15}:)        # or a colon after the country: 'DAMASCUS, Syria:' ('TRUMP:' quotes)
+        \s+(?=[A-Z“"])""",
     re.VERBOSE,
 )
 
