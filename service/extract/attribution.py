@@ -367,14 +367,12 @@ def _verb_attribution(parsed: ParsedArticle, cue: Token, quotes: list[Quotation]
     ranges: list[tuple[int, int]] = []
     direct = False
     around = _parenthetical_content(parsed, cue, source, cls, complement)
-    if around:
-        ranges = around
-        quotes = parsed.quotations_between(ranges)
-    elif quotes and not complement:
+    if quotes and not complement and not around:
         # `"…" than that of the CIA chief, he said`: the words the quotation governs are content too.
         complement = _quote_clause(parsed, cue, quotes, source)
     if around:
-        pass
+        ranges = around
+        quotes = parsed.quotations_between(ranges)
     elif quotes and _quotes_are_the_complement(parsed, cue, quotes, complement):
         ranges = [(q.content_start, q.content_end) for q in quotes]
         direct = True
