@@ -211,8 +211,8 @@ class _PgWriter(SqlWriter):
     def _embedding(self, vector: np.ndarray) -> Any:
         return np.asarray(vector, dtype=np.float32)
 
-    def _phrase(self, norm: str) -> tuple[str, Any]:
-        return "to_tsvector('simple'::regconfig, norm) @@ phraseto_tsquery('simple'::regconfig, ?)", norm
+    def _has_words(self, words: list[str]) -> tuple[str, Any]:
+        return "to_tsvector('simple'::regconfig, norm) @@ plainto_tsquery('simple'::regconfig, ?)", " ".join(words)
 
     def search(self, vectors: np.ndarray, k: int) -> list[Hits]:
         queries = [np.asarray(v, dtype=np.float32) for v in vectors]

@@ -10,7 +10,7 @@ fill in the same transaction as each write. A request that finds the index behin
 missing rows itself (a few per add) unless another thread is already doing so, in which case it
 searches the index as it is: no request waits for another's update. Merging the accumulated rows
 into a new base index (a rebuild, 40 s for a compact index at 1M quotes) runs in a background
-thread. The verbatim lookup is an index lookup (`norm_key`) and an FTS5 phrase query.
+thread. The verbatim lookup is an index lookup (`norm_key`) and an FTS5 query for the segment's rarest words.
 """
 
 from __future__ import annotations
@@ -324,9 +324,10 @@ class _SqliteWriter(SqlWriter):
     def _embedding(self, vector: np.ndarray) -> Any:
         return np.asarray(vector, dtype=np.float32).tobytes()
 
-    def _phrase(self, norm: str) -> tuple[str, Any]:
-        # An FTS5 phrase: the words in a row (its tokens are exactly the wording's words).
-        return "id IN (SELECT rowid FROM variants_fts WHERE variants_fts MATCH ?)", f'"{norm}"'
+    def _has_words(self, words: list[str]) -> tuple[str, Any]:
+        # Each word an FTS5 string (a norm holds no double quote), all of them required.
+        query = " AND ".join(f'"{w}"' for w in words)
+        return "id IN (SELECT rowid FROM variants_fts WHERE variants_fts MATCH ?)", query
 
     def search(self, vectors: np.ndarray, k: int) -> list[Hits]:
         index = self.store.current_index(self.conn, wait=self.writing)
