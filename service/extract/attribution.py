@@ -128,13 +128,18 @@ def read_attributions(parsed: ParsedArticle, registry: SpeakerRegistry) -> Extra
     mentions: list[QuoteMention] = []
     last: tuple[Attribution, Source, int] | None = None  # the latest speech, for quotes that go on
     pending_colon: Attribution | None = None  # "X said:" with its quote in the next paragraph
-    for sent in parsed.doc.sents:
+    sents = list(parsed.doc.sents)
+    for k, sent in enumerate(sents):
         block = parsed.block_at(sent.start_char)
         if block is None:
             continue
         found = _sentence_attributions(parsed, sent)
         claimed = {q.open for a in found for q in a.quotations}
         loose = [q for q in parsed.quotations_in(sent) if q.open not in claimed]
+        if loose and not found and k + 1 < len(sents):
+            signed = _byline_attribution(parsed, sents[k + 1], loose)
+            if signed is not None:
+                found, loose = [signed], []
         if pending_colon is not None and loose and not found:
             pending_colon.quotations = loose
             pending_colon.content = [(q.content_start, q.content_end) for q in loose]
@@ -170,19 +175,24 @@ def _sentence_attributions(parsed: ParsedArticle, sent: SpacySpan) -> list[Attri
     found: list[Attribution] = []
     taken: set[int] = set()  # token indices already inside some content
     quote_cues: dict[int, list[Quotation]] = {}
+    manner: set[int] = set()  # verbs that speak by where they stand: `"…," Hollande retaliated.`
     # 1. quotations, each under the nearest cue above it
     for tok in sent:
         q = parsed.quote_at(tok.i)
         if q is None:
             continue
         cue = _cue_above(parsed, tok)
+        if cue is None:
+            cue = _manner_verb_after(parsed, tok)
+            if cue is not None:
+                manner.add(cue.i)
         if cue is not None:
             quote_cues.setdefault(cue.i, []).append(q)
     # 2. every cue verb with its content
     for tok in sent:
-        if not _is_cue_verb(tok):
+        if not _is_cue_verb(tok) and tok.i not in manner:
             continue
-        attribution = _verb_attribution(parsed, tok, quote_cues.get(tok.i, []))
+        attribution = _verb_attribution(parsed, tok, quote_cues.get(tok.i, []), tok.i in manner)
         if attribution is not None:
             found.append(attribution)
     found = _unnest(parsed, found)
@@ -200,7 +210,7 @@ def _sentence_attributions(parsed: ParsedArticle, sent: SpacySpan) -> list[Attri
                 found.append(attribution)
     # 4. a colon after a source: "Trump: '…'" (headlines), "Cruz continued:" handled as a cue verb
     if not found:
-        attribution = _colon_attribution(parsed, sent)
+        attribution = _colon_attribution(parsed, sent) or _colon_frame(parsed, sent)
         if attribution is not None:
             found.append(attribution)
     return found
@@ -286,8 +296,8 @@ def _cue_class(tok: Token) -> CueClass | None:
     if tok.pos_ == "AUX" and lemma not in ("say", "tell"):
         return None
     particles = SPEECH_PHRASALS.get(lemma)
-    if particles and any(c.dep_ == "prt" and c.lower_ in particles for c in tok.children):
-        return CueClass.SPEECH
+    if particles and any(c.dep_ in ("prt", "advmod") and c.lower_ in particles for c in tok.children):
+        return CueClass.SPEECH  # "back" in "shot back" is often parsed as an adverb
     if lemma == "put" and any(c.dep_ == "dobj" and c.lower_ == "it" for c in tok.children):
         return CueClass.SPEECH  # "as Cornyn put it: …"
     return class_of_lemma(lemma)
@@ -327,6 +337,44 @@ def _cue_above(parsed: ParsedArticle, quote_tok: Token) -> Token | None:
     return None
 
 
+# What may stand after a verb that ends a sentence: "back", "at the crowd", "on Twitter", "Tuesday".
+_TRAILING_DEPS = {"prt", "advmod", "prep", "pobj", "det", "amod", "compound", "npadvmod", "poss", "nummod", "punct"}
+
+
+def _manner_verb_after(parsed: ParsedArticle, quote_tok: Token) -> Token | None:
+    """`"…," an angry Hollande retaliated.` / `"…," Oliver barked at the crowd.`: a quotation that
+    opens its sentence, set off by a comma, '?' or '!', then a short subject and a finite verb that
+    ends the sentence. In that place any verb says how the words were spoken, whether or not it is a
+    speech verb ("retaliated", "barked", "riffed")."""
+    doc = parsed.doc
+    sent = quote_tok.sent
+    q = parsed.quote_at(quote_tok.i)
+    if q is None or any(not (t.is_punct or t.is_space) for t in doc[sent.start : quote_tok.i]):
+        return None
+    tail = parsed.text[q.content_end : q.close + 2].strip(" \"'“”‘’\n")
+    if tail[:1] not in (",", "?", "!", "—", "–"):
+        return None
+    words = [t for t in doc[quote_tok.i + 1 : sent.end] if not (t.is_punct or t.is_space)]
+    verbs = [t for t in words[:7] if t.tag_ in ("VBD", "VBZ", "VBP") and t.pos_ == "VERB"]
+    if not verbs:
+        return None
+    verb = verbs[0]
+    if _cue_class(verb) is not None or verb.lemma_.lower() in ("be", "have", "do"):
+        return None
+    subject = [t for t in words if t.i < verb.i]
+    if subject:  # `"…," Oliver barked`: the words before the verb are its subject, and only that
+        if not any(c.dep_ == "nsubj" and c.i < verb.i for c in verb.children) or len(subject) > 6:
+            return None
+        if any(t.pos_ in ("VERB", "AUX") for t in subject):
+            return None
+    elif not any(t.pos_ in ("PROPN", "PRON", "NOUN") and t.i > verb.i for t in words[1:4]):
+        return None  # `"…," retorted Smith.`: inverted, the subject follows
+    after = [t for t in words if t.i > verb.i]
+    if subject and any(t.dep_ not in _TRAILING_DEPS for t in after):
+        return None  # "…, he opened the door and left": the verb has a content of its own
+    return verb
+
+
 def _is_speech_cue(tok: Token) -> bool:
     return _cue_class(tok) is CueClass.SPEECH
 
@@ -345,9 +393,11 @@ def _has_subject(tok: Token) -> bool:
     return any(c.dep_ in ("nsubj", "nsubjpass") for c in tok.children)
 
 
-def _verb_attribution(parsed: ParsedArticle, cue: Token, quotes: list[Quotation]) -> Attribution | None:
+def _verb_attribution(
+    parsed: ParsedArticle, cue: Token, quotes: list[Quotation], manner: bool = False
+) -> Attribution | None:
     lemma = cue.lemma_.lower()
-    cls = _cue_class(cue)
+    cls = CueClass.SPEECH if manner else _cue_class(cue)
     if cls is None:
         return None
     source = _subject(parsed, cue)
@@ -360,6 +410,14 @@ def _verb_attribution(parsed: ParsedArticle, cue: Token, quotes: list[Quotation]
     complement = _complement(parsed, cue, lemma, cls)
     if quotes:  # "released the following statement: “…”": the quotation is what the statement says
         complement = [h for h in complement if not _statement_noun(h)]
+        if all(parsed.quote_token(q) < cue.i for q in quotes):
+            # `"…," he conceded on Twitter` / `… he said of the plan`: where or of what, not content
+            complement = [h for h in complement if h.dep_ not in ("prep", "prt")]
+            quote_tokens = {parsed.quote_token(q) for q in quotes}
+            if any(h.i in quote_tokens for h in complement):
+                # `X asserted that …: “…,” he claimed`: a clause the parser hung beside the quotation
+                # that has a cue of its own is that cue's attribution, not this one's
+                complement = [h for h in complement if h.i in quote_tokens or not any(map(_is_cue_verb, h.subtree))]
     if cls is CueClass.SPEECH and not quotes and _ends_with_colon(parsed, cue):
         words = sum(1 for h in complement for t in h.subtree if not t.is_punct)
         if words < 4:  # "Cruz called them on it:", "released the following statement:"
@@ -723,9 +781,10 @@ def _runs(tokens: list[Token]) -> list[list[Token]]:
 
 
 def _colon_attribution(parsed: ParsedArticle, sent: SpacySpan) -> Attribution | None:
-    """`Trump: 'We will win'` and `Pat Caddell: Democrat voters worried…`: a short name, a colon, the content."""
+    """`Trump: 'We will win'` and `Pat Caddell: Democrat voters worried…`: a short name, a colon, the
+    content. A dash does the same before a quotation: `Bernie Sanders - "…"` (debate transcripts)."""
     words = [t for t in sent if not t.is_space]
-    colon = next((t for t in words[:8] if t.text == ":"), None)
+    colon = next((t for t in words[:8] if t.text == ":" or _dash_before_quote(parsed, t)), None)
     if colon is None or colon.i == words[0].i:
         return None
     before = [t for t in words if t.i < colon.i]
@@ -742,10 +801,87 @@ def _colon_attribution(parsed: ParsedArticle, sent: SpacySpan) -> Attribution | 
         end = parsed.doc[end.i - 1]
     a, b = parsed.widen_to_quotes(start.idx, end.idx + len(end))
     quotes = parsed.quotations_between([(a, b)])
-    source = names[-1]
+    nouns = [t for t in before if t.pos_ in ("PROPN", "NOUN", "PRON") and not (t.is_punct or t.is_space)]
+    source = nouns[-1] if nouns else names[-1]  # "The editorial:": the noun, not "The"
     direct = _only_quotations(parsed, [(a, b)], quotes)
+    if colon.text != ":" and not direct:
+        return None
     ranges = [(q.content_start, q.content_end) for q in quotes] if direct else [(a, b)]
-    return Attribution([colon], ":", CueClass.SPEECH, ranges, quotes, source, 0.75, direct=direct, sort_key=colon.i)
+    return Attribution(
+        [colon], colon.text, CueClass.SPEECH, ranges, quotes, source, 0.75, direct=direct, sort_key=colon.i
+    )
+
+
+_DASHES = "-–—―"
+# Subjects that name no source: "Here is what he said:", "It went like this:".
+_NO_SOURCE = frozenset("it this that these those there here what which who".split())
+
+
+def _colon_frame(parsed: ParsedArticle, sent: SpacySpan) -> Attribution | None:
+    """`Trump went even further: “…”` / `Zeldin gave the technique a whirl on CNN: ''…''`: a clause
+    with a subject, then a colon and a quotation (here, or opening the next sentence). Whatever the
+    verb, the quotation is what the subject said."""
+    words = [t for t in sent if not t.is_space]
+    colons = [t for t in words if t.text == ":"]
+    if not colons:
+        return None
+    colon = colons[0]
+    after = [t for t in words if t.i > colon.i]
+    quotes = parsed.quotations_between([(colon.idx, sent.end_char)])
+    if after and not (quotes and _only_quotations(parsed, [(colon.idx + 1, after[-1].idx + len(after[-1]))], quotes)):
+        return None
+    # The main clause before the colon (the parser may hang it under the quotation)
+    verbs = [t for t in words if t.i < colon.i and t.pos_ in ("VERB", "AUX") and _has_subject(t)]
+    if not verbs:
+        return None
+    verb = min(verbs, key=lambda t: sum(1 for _ in t.ancestors))
+    if verb.lemma_.lower() == "be" or any(a.i < colon.i for a in verb.ancestors):
+        return None
+    subjects = [c for c in verb.children if c.dep_ == "nsubj" and parsed.quote_at(c.i) is None]
+    if not subjects or subjects[0].lower_ in _NO_SOURCE or subjects[0].pos_ not in ("PROPN", "NOUN", "PRON"):
+        return None
+    if not after:  # the quotation opens the next sentence
+        return Attribution([verb], _cue_text(verb), CueClass.SPEECH, [], [], subjects[0], 0.75, open_colon=True)
+    ranges = [(q.content_start, q.content_end) for q in quotes]
+    return Attribution(
+        [verb], _cue_text(verb), CueClass.SPEECH, ranges, quotes, subjects[0], 0.75, direct=True, sort_key=verb.i
+    )
+
+
+def _byline_attribution(parsed: ParsedArticle, byline: SpacySpan, quotes: list[Quotation]) -> Attribution | None:
+    """`“…” ― Pamela Padilla`: a quotation signed by a dash and a name on their own after it, as in
+    readers' voices, testimonials and epigraphs."""
+    words = [t for t in byline if not t.is_space]
+    if not words or parsed.text[quotes[-1].close : words[0].idx].strip(" .,\n\t\xa0\"'“”’"):
+        return None
+    lead = words[0].text.lstrip("\"'“”’")  # the tokenizer may glue the closing mark to the dash: '”―'
+    if len(lead) != 1 or lead not in _DASHES:
+        return None
+    name = words[1:]
+    while name and name[-1].is_punct:
+        name = name[:-1]
+    if not 1 <= len(name) <= 8 or not (name[0].is_title or name[0].pos_ == "PROPN"):
+        return None
+    if any(not (t.is_title or t.is_upper or t.pos_ == "PROPN" or t.like_num or t.text == ",") for t in name):
+        return None  # `― and so it goes`: no name
+    head = name[0]
+    for t in name:  # "Jane Doe, 34, Ohio": the name before the first comma
+        if t.text == ",":
+            break
+        head = t
+    ranges = [(q.content_start, q.content_end) for q in quotes]
+    return Attribution(
+        [words[0]], lead, CueClass.SPEECH, ranges, list(quotes), head, 0.85, direct=True, sort_key=words[0].i
+    )
+
+
+def _dash_before_quote(parsed: ParsedArticle, tok: Token) -> bool:
+    nxt = tok.nbor(1) if tok.i + 1 < len(parsed.doc) else None
+    return (
+        tok.text in _DASHES
+        and nxt is not None
+        and (parsed.quote_at(nxt.i) is not None or (nxt.is_quote and parsed.quote_at(nxt.i + 1) is not None))
+    )
 
 
 def _outside(a: int, b: int, quotes: list[Quotation]) -> list[tuple[int, int]]:
@@ -834,7 +970,7 @@ def _direct_or_partial(parsed: ParsedArticle, attribution: Attribution) -> Menti
     line_start = text.rfind("\n", 0, q.open) + 1
     before = text[line_start : q.open].rstrip()
     cue_at = attribution.cue[0].idx
-    opens = not before or before[-1] in ".:!?…" or (before[-1] == "," and cue_at < q.open)
+    opens = not before or before[-1] in ".:!?…-–—―" or (before[-1] == "," and cue_at < q.open)
     return MentionKind.DIRECT if opens and content[:1].isupper() else MentionKind.PARTIAL
 
 
@@ -844,7 +980,10 @@ def _cue_text(cue: Token) -> str:
     for child in cue.children:
         if child.dep_ in ("aux", "auxpass", "neg") and child.i < cue.i and child.i >= cue.i - 3:
             continue
-        if (child.dep_ in ("dobj", "dative") and child.lower_ in ("reporters", "journalists")) or child.dep_ == "prt":
+        particle = child.dep_ == "prt" or (
+            child.dep_ == "advmod" and child.lower_ in SPEECH_PHRASALS.get(cue.lemma_, ())
+        )
+        if (child.dep_ in ("dobj", "dative") and child.lower_ in ("reporters", "journalists")) or particle:
             pieces.append(child)
         elif child.dep_ == "prep" and child.lower_ in ("in", "on"):
             pobj = [g for g in child.children if g.dep_ == "pobj"]
