@@ -315,3 +315,16 @@ def test_quotations_signed_with_a_dash(nlp: object) -> None:
 def test_a_dash_inside_a_sentence_signs_nothing(nlp: object) -> None:
     extraction = extract(nlp, 'Scores\n\nThe score - "a big win" - was 3-2.\n\n“It was close.” ― and so it goes.')
     assert [m.speaker_mention for m in extraction.mentions] == []
+
+
+def test_a_quotation_in_doubled_apostrophes_goes_on_after_its_cue_sentence(nlp: object) -> None:
+    text = (
+        "Carrier moves\n\n''I'm more skilled with my hands than with my brain,'' said Robin Maynard, half joking. "
+        "He holds two associate degrees. ''But I like working with my hands.''"
+    )
+    m = one(extract(nlp, text), "skilled with my hands")
+    assert m.speaker_mention == "Robin Maynard"
+    assert [s.text for s in m.spans] == [
+        "I'm more skilled with my hands than with my brain",
+        "But I like working with my hands.",
+    ]

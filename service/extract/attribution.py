@@ -309,7 +309,7 @@ def _cue_above(parsed: ParsedArticle, quote_tok: Token) -> Token | None:
     right before it (`he said, "…"`) or right after it with only its subject between."""
     node = quote_tok
     for _ in range(8):
-        if node.head is node:
+        if node.head.i == node.i:
             break
         node = node.head
         if parsed.quote_at(node.i) is not None:
@@ -681,7 +681,7 @@ def _subject(parsed: ParsedArticle, cue: Token) -> Token | None:
                 for pobj in child.children:
                     if pobj.dep_ == "pobj":
                         return pobj
-        if node.dep_ in ("conj", "xcomp", "advcl", "pcomp", "acl", "prep") and node.head is not node:
+        if node.dep_ in ("conj", "xcomp", "advcl", "pcomp", "acl", "prep") and node.head.i != node.i:
             if node.dep_ == "acl" and _statement_noun(node.head):
                 # "Damascus issued a statement emphasizing …": whoever issued it speaks through it
                 issuer = node.head.head
@@ -913,10 +913,9 @@ def _continues(parsed: ParsedArticle, attribution: Attribution, q: Quotation) ->
     here, there = parsed.block_index(q.open), parsed.block_index(last_end - 1)
     if here is None or there is None:
         return False
-    sentence = parsed.doc.char_span(q.open, q.close, alignment_mode="expand")
-    if sentence is None:
-        return False
-    sent = sentence.sent
+    # The sentence of the placeholder word: a doubled-apostrophe mark ('') is masked as a space and a
+    # curly mark, and that space ends the sentence before.
+    sent = parsed.doc[parsed.quote_token(q)].sent
     # The quotation must be the sentence (a standalone quote), not a phrase inside another one.
     masked = parsed.doc.text  # boilerplate is blank there
     outside = masked[sent.start_char : q.open] + masked[q.close : sent.end_char]

@@ -205,7 +205,7 @@ def _subject_of_quote(
         return None, None, None
     node = span[0]
     for _ in range(4):
-        if node.head is node:
+        if node.head.i == node.i:
             break
         node = node.head
         subject = next((c for c in node.children if c.dep_ in _SUBJECT_DEPS and c.i != span[0].i), None)
