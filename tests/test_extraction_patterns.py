@@ -298,6 +298,7 @@ def test_quotations_signed_with_a_dash(nlp: object) -> None:
     text = (
         "Voters speak\n\nGetty/Instagram.\n\n"
         "“He is ignorant of our culture and lives.”― Pamela Padilla\n"
+        "“How did we get this low?”\xa0― Jacklyn Ashley\xa0\n"
         "“The most unqualified child to ever run for president.” ― Francisco Herrero, 34, Ohio.\n"
         "Bernie Sanders - “We are going to win this thing.”"
     )
@@ -306,10 +307,11 @@ def test_quotations_signed_with_a_dash(nlp: object) -> None:
     got = [(m.speaker_mention.split(",")[0], content(m), m.kind) for m in extraction.mentions]
     assert got == [
         ("Pamela Padilla", "He is ignorant of our culture and lives.", MentionKind.DIRECT),
+        ("Jacklyn Ashley", "How did we get this low?", MentionKind.DIRECT),
         ("Francisco Herrero", "The most unqualified child to ever run for president.", MentionKind.DIRECT),
         ("Bernie Sanders", "We are going to win this thing.", MentionKind.DIRECT),
     ]
-    assert [m.speaker_span is not None for m in extraction.mentions] == [True, True, True]
+    assert all(m.speaker_span is not None for m in extraction.mentions)
 
 
 def test_a_dash_inside_a_sentence_signs_nothing(nlp: object) -> None:

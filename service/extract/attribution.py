@@ -19,6 +19,7 @@ as the mention's wording (`spans`), since they alone are verbatim.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from spacy.tokens import Span as SpacySpan
@@ -128,16 +129,15 @@ def read_attributions(parsed: ParsedArticle, registry: SpeakerRegistry) -> Extra
     mentions: list[QuoteMention] = []
     last: tuple[Attribution, Source, int] | None = None  # the latest speech, for quotes that go on
     pending_colon: Attribution | None = None  # "X said:" with its quote in the next paragraph
-    sents = list(parsed.doc.sents)
-    for k, sent in enumerate(sents):
+    for sent in parsed.doc.sents:
         block = parsed.block_at(sent.start_char)
         if block is None:
             continue
         found = _sentence_attributions(parsed, sent)
         claimed = {q.open for a in found for q in a.quotations}
         loose = [q for q in parsed.quotations_in(sent) if q.open not in claimed]
-        if loose and not found and k + 1 < len(sents):
-            signed = _byline_attribution(parsed, sents[k + 1], loose)
+        if loose and not found:
+            signed = _byline_attribution(parsed, loose)
             if signed is not None:
                 found, loose = [signed], []
         if pending_colon is not None and loose and not found:
@@ -848,16 +848,18 @@ def _colon_frame(parsed: ParsedArticle, sent: SpacySpan) -> Attribution | None:
     )
 
 
-def _byline_attribution(parsed: ParsedArticle, byline: SpacySpan, quotes: list[Quotation]) -> Attribution | None:
-    """`“…” ― Pamela Padilla`: a quotation signed by a dash and a name on their own after it, as in
+def _byline_attribution(parsed: ParsedArticle, quotes: list[Quotation]) -> Attribution | None:
+    """`“…” ― Pamela Padilla`: a paragraph that is a quotation signed by a dash and a name, as in
     readers' voices, testimonials and epigraphs."""
-    words = [t for t in byline if not t.is_space]
-    if not words or parsed.text[quotes[-1].close : words[0].idx].strip(" .,\n\t\xa0\"'“”’"):
+    block = parsed.block_at(quotes[0].open)
+    if block is None or parsed.text[block.start : quotes[0].open].strip():
         return None
-    lead = words[0].text.lstrip("\"'“”’")  # the tokenizer may glue the closing mark to the dash: '”―'
-    if len(lead) != 1 or lead not in _DASHES:
+    after = quotes[-1].close
+    signed = _BYLINE.match(parsed.text, after, block.end)
+    if signed is None:
         return None
-    name = words[1:]
+    span = parsed.doc.char_span(signed.start(2), signed.end(2), alignment_mode="expand")
+    name = [t for t in span or () if not t.is_space]
     while name and name[-1].is_punct:
         name = name[:-1]
     if not 1 <= len(name) <= 8 or not (name[0].is_title or name[0].pos_ == "PROPN"):
@@ -869,10 +871,13 @@ def _byline_attribution(parsed: ParsedArticle, byline: SpacySpan, quotes: list[Q
         if t.text == ",":
             break
         head = t
+    dash = parsed.doc[parsed.token_at(signed.start(1))]
     ranges = [(q.content_start, q.content_end) for q in quotes]
-    return Attribution(
-        [words[0]], lead, CueClass.SPEECH, ranges, list(quotes), head, 0.85, direct=True, sort_key=words[0].i
-    )
+    return Attribution([dash], signed.group(1), CueClass.SPEECH, ranges, list(quotes), head, 0.85, direct=True)
+
+
+# A dash, then the rest of the paragraph: a short name, maybe with an age or a place.
+_BYLINE = re.compile(r"[\s.,]*([-–—―])\s*([^\n]{1,80}?)[\s.]*$")
 
 
 def _dash_before_quote(parsed: ParsedArticle, tok: Token) -> bool:
