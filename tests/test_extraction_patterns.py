@@ -330,3 +330,32 @@ def test_a_quotation_in_doubled_apostrophes_goes_on_after_its_cue_sentence(nlp: 
         "I'm more skilled with my hands than with my brain",
         "But I like working with my hands.",
     ]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "speaker", "expected"),
+    [
+        (
+            "Senate Minority Leader Harry Reid has been pounding Trump as a “con artist.”",
+            "Senate Minority Leader Harry Reid",
+            "Trump as a “con artist.”",
+        ),
+        (
+            "Angela Merkel heralded the deal with Turkey as a “breakthrough.”",
+            "Angela Merkel",
+            "the deal with Turkey as a “breakthrough.”",
+        ),
+        ('Laurence Tribe likened the rules to "burning the Constitution."', "Laurence Tribe", 'the rules to "burning'),
+    ],
+)
+def test_a_quotation_that_names_an_object_as_something_is_its_subjects(
+    nlp: object, sentence: str, speaker: str, expected: str
+) -> None:
+    m = one(extract(nlp, f"Rules fight\n\n{sentence}"), expected.split()[-1].strip('"“”.'))
+    assert (m.speaker_mention, m.kind, m.cue_class) == (speaker, MentionKind.PARTIAL, CueClass.SPEECH)
+    assert content(m).startswith(expected)
+
+
+def test_a_belief_about_an_object_as_a_quotation_is_not_speech(nlp: object) -> None:
+    extraction = extract(nlp, 'Rally\n\nHe sees himself as a "law and order candidate."')
+    assert [m.cue_class for m in extraction.mentions if m.is_speech] == []

@@ -176,6 +176,7 @@ def _sentence_attributions(parsed: ParsedArticle, sent: SpacySpan) -> list[Attri
     taken: set[int] = set()  # token indices already inside some content
     quote_cues: dict[int, list[Quotation]] = {}
     manner: set[int] = set()  # verbs that speak by where they stand: `"…," Hollande retaliated.`
+    characterised: dict[int, Attribution | None] = {}  # `Reid pounded Trump as a “con artist”`
     # 1. quotations, each under the nearest cue above it
     for tok in sent:
         q = parsed.quote_at(tok.i)
@@ -186,6 +187,10 @@ def _sentence_attributions(parsed: ParsedArticle, sent: SpacySpan) -> list[Attri
             cue = _manner_verb_after(parsed, tok)
             if cue is not None:
                 manner.add(cue.i)
+        if cue is None:
+            verb = _characterising_verb(parsed, tok)
+            if verb is not None and verb.i not in characterised:
+                characterised[verb.i] = _characterisation(parsed, verb, q)
         if cue is not None:
             quote_cues.setdefault(cue.i, []).append(q)
     # 2. every cue verb with its content
@@ -195,6 +200,7 @@ def _sentence_attributions(parsed: ParsedArticle, sent: SpacySpan) -> list[Attri
         attribution = _verb_attribution(parsed, tok, quote_cues.get(tok.i, []), tok.i in manner)
         if attribution is not None:
             found.append(attribution)
+    found += [a for a in characterised.values() if a is not None and all(a.cue[0].i != f.cue[0].i for f in found)]
     found = _unnest(parsed, found)
     for attribution in found:
         taken |= _content_tokens(parsed, attribution)
@@ -373,6 +379,46 @@ def _manner_verb_after(parsed: ParsedArticle, quote_tok: Token) -> Token | None:
     if subject and any(t.dep_ not in _TRAILING_DEPS for t in after):
         return None  # "…, he opened the door and left": the verb has a content of its own
     return verb
+
+
+def _characterising_verb(parsed: ParsedArticle, quote_tok: Token) -> Token | None:
+    """`Reid has been pounding Trump as a “con artist”`, `Tribe likened the rules to "burning the
+    Constitution"`: a quotation inside an "as"/"to"/"like" phrase that a verb with a subject and an
+    object governs. The quoted words are the subject's name for the object."""
+    node = quote_tok
+    for _ in range(3):
+        if node.dep_ == "pobj" and node.head.lower_ in ("as", "to", "like") and node.head.dep_ == "prep":
+            verb = node.head.head
+            if (
+                verb.pos_ == "VERB"
+                and _has_subject(verb)
+                and any(c.dep_ == "dobj" and c.i < node.head.i for c in verb.children)
+                and _cue_class(verb) in (None, CueClass.SPEECH)
+            ):
+                return verb
+            return None
+        if node.head.i == node.i or node.dep_ not in ("appos", "conj", "compound", "amod", "pobj"):
+            return None
+        node = node.head
+    return None
+
+
+def _characterisation(parsed: ParsedArticle, verb: Token, q: Quotation) -> Attribution | None:
+    """The object and its "as …" phrase are the content: 'Trump as a “con artist”'."""
+    source = _subject(parsed, verb)
+    if source is None or source.lower_ in _NO_SOURCE or source.pos_ not in ("PROPN", "NOUN", "PRON"):
+        return None
+    at = parsed.quote_token(q)
+    obj = next((c for c in verb.children if c.dep_ == "dobj"), None)
+    prep = next((c for c in verb.children if c.dep_ == "prep" and c.left_edge.i <= at <= c.right_edge.i), None)
+    if obj is None or prep is None or prep.i < obj.i:
+        return None
+    tokens = [t for t in parsed.doc[obj.left_edge.i : prep.right_edge.i + 1]]
+    ranges = _ranges_of(parsed, tokens)
+    if not ranges:
+        return None
+    quotes = parsed.quotations_between(ranges)
+    return Attribution([verb], _cue_text(verb), CueClass.SPEECH, ranges, quotes, source, 0.7, sort_key=obj.i)
 
 
 def _is_speech_cue(tok: Token) -> bool:
