@@ -359,3 +359,34 @@ def test_a_quotation_that_names_an_object_as_something_is_its_subjects(
 def test_a_belief_about_an_object_as_a_quotation_is_not_speech(nlp: object) -> None:
     extraction = extract(nlp, 'Rally\n\nHe sees himself as a "law and order candidate."')
     assert [m.cue_class for m in extraction.mentions if m.is_speech] == []
+
+
+@pytest.mark.parametrize(
+    ("sentence", "source", "expected"),
+    [
+        (
+            "Donald Trump’s claim that there have been “thousands of shootings” in Chicago was checked.",
+            "Donald Trump",
+            "there have been “thousands of shootings” in Chicago",
+        ),
+        (
+            'Trump\'s pledge to be "neutral" during the talks angered donors.',
+            "Trump",
+            'to be "neutral" during the talks',
+        ),
+        ("Republicans mocked his claim that people would ''learn nothing'' from it.", "his", "people would"),
+    ],
+)
+def test_the_owner_of_a_claim_or_a_pledge_is_its_source(nlp: object, sentence: str, source: str, expected: str) -> None:
+    m = one(extract(nlp, f"Fact check\n\n{sentence}"), expected.split()[1])
+    assert (m.speaker_mention, m.cue_class) == (source, CueClass.SPEECH)
+    assert content(m).startswith(expected)
+
+
+def test_an_intention_pledged_stays_the_pledges(nlp: object) -> None:
+    text = (
+        "Immigration\n\nMr. Cruz pledged to oppose legal status for undocumented immigrants “today, tomorrow, forever.”"
+    )
+    m = one(extract(nlp, text), "today, tomorrow")
+    assert (m.cue, m.speaker_mention, m.cue_class) == ("pledged", "Mr. Cruz", CueClass.SPEECH)
+    assert content(m).startswith("to oppose legal status")

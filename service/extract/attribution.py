@@ -200,6 +200,11 @@ def _sentence_attributions(parsed: ParsedArticle, sent: SpacySpan) -> list[Attri
         attribution = _verb_attribution(parsed, tok, quote_cues.get(tok.i, []), tok.i in manner)
         if attribution is not None:
             found.append(attribution)
+    for tok in sent:  # "Trump's claim that …", "her pledge to …"
+        if tok.pos_ == "NOUN" and tok.lemma_.lower() in _SAYING_NOUNS:
+            attribution = _noun_attribution(parsed, tok)
+            if attribution is not None:
+                found.append(attribution)
     found += [a for a in characterised.values() if a is not None and all(a.cue[0].i != f.cue[0].i for f in found)]
     found = _unnest(parsed, found)
     for attribution in found:
@@ -241,6 +246,8 @@ def _unnest(parsed: ParsedArticle, found: list[Attribution]) -> list[Attribution
         if any(
             inner.cue[0].dep_ == "xcomp"
             and inner.cue[0].head.i == outer.cue[0].i
+            # "pledged to oppose X": an intention inside speech stays the speech's (dropped below)
+            and (inner.cue_class is CueClass.SPEECH or outer.cue_class is not CueClass.SPEECH)
             and (not outer.direct or inner.cue[0].i in _content_tokens(parsed, outer))
             for inner in found
         ):
@@ -379,6 +386,43 @@ def _manner_verb_after(parsed: ParsedArticle, quote_tok: Token) -> Token | None:
     if subject and any(t.dep_ not in _TRAILING_DEPS for t in after):
         return None  # "…, he opened the door and left": the verb has a content of its own
     return verb
+
+
+# Nouns for a saying whose owner is its source: "Trump's claim that …", "her pledge to …".
+_SAYING_NOUNS = frozenset(
+    """
+    claim assertion allegation accusation charge suggestion contention insistence argument comment remark
+    statement pledge promise vow warning threat prediction admission boast demand call
+    """.split()
+)
+
+
+def _noun_attribution(parsed: ParsedArticle, noun: Token) -> Attribution | None:
+    """`Donald Trump's claim that there have been “thousands of shootings”`, `her pledge to be
+    "neutral"`: the owner of a saying noun is the source; the clause it carries is the content."""
+    owner = next((c for c in noun.children if c.dep_ == "poss"), None)
+    if owner is None or owner.pos_ not in ("PROPN", "NOUN", "PRON") or owner.lower_ in ("its", "their"):
+        return None
+    clause = next(
+        (
+            c
+            for c in noun.children
+            if c.i > noun.i
+            and c.dep_ in ("acl", "ccomp", "relcl")
+            and (c.pos_ in ("VERB", "AUX") or parsed.quote_at(c.i) is not None)
+            and any(
+                (g.dep_ == "mark" and g.lower_ == "that") or (g.dep_ == "aux" and g.lower_ == "to") for g in c.children
+            )
+        ),
+        None,
+    )
+    if clause is None:
+        return None
+    ranges = _clause_ranges(parsed, [clause])
+    if not ranges or sum(len(parsed.text[a:b].split()) for a, b in ranges) < _MIN_CONTENT_TOKENS:
+        return None
+    quotes = parsed.quotations_between(ranges)
+    return Attribution([noun], noun.text, CueClass.SPEECH, ranges, quotes, owner, 0.75, sort_key=min(noun.i, owner.i))
 
 
 def _characterising_verb(parsed: ParsedArticle, quote_tok: Token) -> Token | None:
@@ -564,6 +608,8 @@ _CLAIM_NOUNS = frozenset(
 def _claim_clause(noun: Token) -> Token | None:
     if noun.lemma_.lower() not in _CLAIM_NOUNS:
         return None
+    if noun.lemma_.lower() in _SAYING_NOUNS and any(c.dep_ == "poss" for c in noun.children):
+        return None  # "mocked his claim that …": the claim is his (see _noun_attribution)
     for child in noun.children:
         if child.dep_ in ("acl", "ccomp") and any(g.dep_ == "mark" and g.lower_ == "that" for g in child.children):
             return child
