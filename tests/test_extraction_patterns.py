@@ -390,3 +390,32 @@ def test_an_intention_pledged_stays_the_pledges(nlp: object) -> None:
     m = one(extract(nlp, text), "today, tomorrow")
     assert (m.cue, m.speaker_mention, m.cue_class) == ("pledged", "Mr. Cruz", CueClass.SPEECH)
     assert content(m).startswith("to oppose legal status")
+
+
+def test_a_quotation_signed_in_the_next_paragraph(nlp: object) -> None:
+    text = (
+        "Debate checks\n\nNot every statement could be checked.\n\n"
+        '"I will look into it."\n\n- Hillary Clinton.\n\nThe senator is relying on an outdated statistic.'
+    )
+    m = one(extract(nlp, text), "look into it")
+    assert (m.speaker_mention, m.kind) == ("Hillary Clinton", MentionKind.DIRECT)
+
+
+@pytest.mark.parametrize(
+    ("frame", "speaker"),
+    [
+        ("Howard continued his scathing remarks.\n\n", "Howard"),
+        (
+            "Senate Majority Leader Mitch McConnell delivered a blunt message. ",
+            "Senate Majority Leader Mitch McConnell",
+        ),
+    ],
+)
+def test_a_sentence_about_a_statement_introduces_the_quotation_after_it(nlp: object, frame: str, speaker: str) -> None:
+    m = one(extract(nlp, f"Senate\n\n{frame}“It is time to quit attacking people.”"), "quit attacking")
+    assert (m.speaker_mention, m.kind, m.cue_class) == (speaker, MentionKind.DIRECT, CueClass.SPEECH)
+
+
+def test_a_sentence_about_a_document_introduces_nothing_else(nlp: object) -> None:
+    extraction = extract(nlp, "Senate\n\nThe governor signed the letter. The law takes effect in May.")
+    assert extraction.mentions == ()

@@ -221,7 +221,7 @@ def _sentence_attributions(parsed: ParsedArticle, sent: SpacySpan) -> list[Attri
                 found.append(attribution)
     # 4. a colon after a source: "Trump: '…'" (headlines), "Cruz continued:" handled as a cue verb
     if not found:
-        attribution = _colon_attribution(parsed, sent) or _colon_frame(parsed, sent)
+        attribution = _colon_attribution(parsed, sent) or _colon_frame(parsed, sent) or _statement_frame(parsed, sent)
         if attribution is not None:
             found.append(attribution)
     return found
@@ -947,8 +947,9 @@ def _byline_attribution(parsed: ParsedArticle, quotes: list[Quotation]) -> Attri
     if block is None or parsed.text[block.start : quotes[0].open].strip():
         return None
     after = quotes[-1].close
-    signed = _BYLINE.match(parsed.text, after, block.end)
-    if signed is None:
+    # on the same line, or alone in the next paragraph ("…"\n\n- Bernie Sanders.)
+    signed = _BYLINE.match(parsed.text, after, min(len(parsed.text), after + 120))
+    if signed is None or (parsed.text[after : signed.start(1)].count("\n") and block.end > after + 1):
         return None
     span = parsed.doc.char_span(signed.start(2), signed.end(2), alignment_mode="expand")
     name = [t for t in span or () if not t.is_space]
@@ -969,7 +970,24 @@ def _byline_attribution(parsed: ParsedArticle, quotes: list[Quotation]) -> Attri
 
 
 # A dash, then the rest of the paragraph: a short name, maybe with an age or a place.
-_BYLINE = re.compile(r"[\s.,]*([-–—―])\s*([^\n]{1,80}?)[\s.]*$")
+_BYLINE = re.compile(r"[\s.,]*([-–—―])[ \t\xa0]*([^\n]{1,80}?)[ \t\xa0.]*(?:\n|$)")
+
+
+def _statement_frame(parsed: ParsedArticle, sent: SpacySpan) -> Attribution | None:
+    """`Howard continued his scathing remarks.` / `McConnell delivered a blunt message.`: a sentence
+    about a statement, with no content of its own; the quotation that opens the next sentence is it."""
+    words = [t for t in sent if not (t.is_space or t.is_punct)]
+    last = [t for t in sent if not t.is_space]
+    if not words or parsed.quotations_in(sent) or last[-1].text not in (".", ":"):
+        return None
+    root = sent.root
+    obj = next((c for c in root.children if c.dep_ == "dobj"), None)
+    if root.pos_ != "VERB" or obj is None or not _statement_noun(obj) or obj.right_edge.i != words[-1].i:
+        return None
+    source = next((c for c in root.children if c.dep_ == "nsubj"), None)
+    if source is None or source.lower_ in _NO_SOURCE or source.pos_ not in ("PROPN", "NOUN", "PRON"):
+        return None
+    return Attribution([root], _cue_text(root), CueClass.SPEECH, [], [], source, 0.75, open_colon=True)
 
 
 def _dash_before_quote(parsed: ParsedArticle, tok: Token) -> bool:
