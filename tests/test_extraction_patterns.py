@@ -419,3 +419,21 @@ def test_a_sentence_about_a_statement_introduces_the_quotation_after_it(nlp: obj
 def test_a_sentence_about_a_document_introduces_nothing_else(nlp: object) -> None:
     extraction = extract(nlp, "Senate\n\nThe governor signed the letter. The law takes effect in May.")
     assert extraction.mentions == ()
+
+
+def test_a_quoted_phrase_under_a_verb_that_is_no_cue_is_its_subjects(nlp: object) -> None:
+    text = "FBI\n\nCorey Lewandowski ripped James Comey for acting as “the judge and the jury” in the case."
+    m = one(extract(nlp, text), "the judge and the jury")
+    assert (m.speaker_mention, m.kind, m.cue_class) == ("Corey Lewandowski", MentionKind.PARTIAL, CueClass.SPEECH)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Trump appeared on “Meet the Press” on Sunday.",  # a title
+        "The campaign formed a “super PAC” last year.",  # a label of two words
+        "He sees it as “the best deal we could get.”",  # a belief
+    ],
+)
+def test_titles_labels_and_beliefs_in_quotation_marks_are_no_ones_words(nlp: object, sentence: str) -> None:
+    assert [m for m in extract(nlp, f"Sunday\n\n{sentence}").mentions if m.is_speech] == []

@@ -12,7 +12,13 @@ Each sentence is read for the patterns newsrooms print:
 - "according to X" before, inside or after the content;
 - a colon after a source: headlines ("Trump: '…'") and "X said:" before a quote in the next paragraph;
 - a quotation with no cue of its own continues the attribution before it (`"…," he said. "…"`, and
-  quotes that run over several paragraphs).
+  quotes that run over several paragraphs);
+- a quotation signed with a dash (`“…” ― Pamela Padilla`, `Bernie Sanders - "…"`); any verb set off
+  after a quotation (`"…," Hollande retaliated`) or before a colon and one (`Trump went further: “…”`);
+  the owner of a claim or a pledge (`Trump's claim that …`); a sentence about a statement
+  (`Howard continued his remarks.`) before a quotation;
+- failing all of these, a quotation of a few words under a verb with a named subject is the
+  subject's (`Lewandowski ripped Comey for acting as “the judge and the jury”`).
 Content around a partial quote is the whole clause the outlet attributes; the quoted words are kept
 as the mention's wording (`spans`), since they alone are verbatim.
 """
@@ -147,12 +153,17 @@ def read_attributions(parsed: ParsedArticle, registry: SpeakerRegistry) -> Extra
             pending_colon.open_colon = False
             found, loose = [pending_colon], []
         pending_colon = None
+        uncued = not found  # no attribution in the sentence: its quotations may be its subject's words
         for q in loose:
             if last is not None and _continues(parsed, last[0], q):
                 attribution, source, index = last
                 attribution.quotations.append(q)
                 attribution.content.append(parsed.widen_to_quotes(q.content_start, q.content_end))
                 mentions[index] = mention_for(parsed, attribution, source)
+            elif uncued:
+                quoted = _subjects_words(parsed, q)
+                if quoted is not None:
+                    found.append(quoted)
         for attribution in sorted(found, key=lambda a: a.sort_key):
             if attribution.open_colon:
                 pending_colon = attribution
@@ -988,6 +999,42 @@ def _statement_frame(parsed: ParsedArticle, sent: SpacySpan) -> Attribution | No
     if source is None or source.lower_ in _NO_SOURCE or source.pos_ not in ("PROPN", "NOUN", "PRON"):
         return None
     return Attribution([root], _cue_text(root), CueClass.SPEECH, [], [], source, 0.75, open_colon=True)
+
+
+# Fewer words are a label or a scare quote ("alternative", "super PAC"), as often the writer's as anyone's.
+_MIN_QUOTED_WORDS = 3
+_TITLE_WORDS = frozenset("the a an of and to in for on at with from by".split())
+
+
+def _subjects_words(parsed: ParsedArticle, q: Quotation) -> Attribution | None:
+    """`Trump hints '2nd Amendment people' his secret weapon`: a quotation of a few words under a
+    verb that is no cue is the words of that verb's subject, when the subject names someone."""
+    words = q.content(parsed.text).split()
+    if len(words) < _MIN_QUOTED_WORDS:
+        return None
+    if all(w[:1].isupper() or w.lower() in _TITLE_WORDS for w in words) and words[-1][-1:] not in ".?!,":
+        return None  # "Meet the Press", "How the Grinch Stole Christmas": a title
+    node = parsed.doc[parsed.quote_token(q)]
+    while node.head.i != node.i and not (node.pos_ in ("VERB", "AUX") and _has_subject(node)):
+        node = node.head
+    if parsed.quote_at(node.i) is not None or _cue_class(node) not in (None, CueClass.SPEECH):
+        return None
+    source = next((c for c in node.children if c.dep_ == "nsubj" and parsed.quote_at(c.i) is None), None)
+    if source is None or source.lower_ in _NO_SOURCE:
+        return None
+    named = source.ent_type_ in ("PERSON", "ORG", "NORP", "GPE") or source.pos_ in ("PROPN", "PRON")
+    if not named and not any(c.pos_ == "PROPN" or c.dep_ == "poss" for c in source.children):
+        return None
+    return Attribution(
+        [node],
+        _cue_text(node),
+        CueClass.SPEECH,
+        [(q.content_start, q.content_end)],
+        [q],
+        source,
+        0.5,
+        sort_key=parsed.quote_token(q),
+    )
 
 
 def _dash_before_quote(parsed: ParsedArticle, tok: Token) -> bool:
