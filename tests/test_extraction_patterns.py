@@ -437,3 +437,10 @@ def test_a_quoted_phrase_under_a_verb_that_is_no_cue_is_its_subjects(nlp: object
 )
 def test_titles_labels_and_beliefs_in_quotation_marks_are_no_ones_words(nlp: object, sentence: str) -> None:
     assert [m for m in extract(nlp, f"Sunday\n\n{sentence}").mentions if m.is_speech] == []
+
+
+@pytest.mark.parametrize("dateline", ["WASHINGTON, Aug. 23 - ", "Washington (AFP) - ", "New York (CNN) — "])
+def test_a_dateline_with_a_date_or_an_agency_is_not_the_subject(nlp: object, dateline: str) -> None:
+    text = f"Clinton Foundation\n\n{dateline}A spokesman for Hillary Clinton called the report “a bogus story.”"
+    m = one(extract(nlp, text), "bogus story")
+    assert m.speaker_mention == "A spokesman"

@@ -121,8 +121,10 @@ def mask(text: str, blocks: list[Block], quotes: list[Quotation]) -> str:
 
 _WORD = re.compile(r"[A-Za-z]+")
 _DATELINE = re.compile(
-    r"""^[A-Z][A-Z.'’\ ]{2,30}            # the place, in capitals: WASHINGTON, NEW YORK, ST. LOUIS
+    r"""^(?:[A-Z][A-Z.'’\ ]{2,30}         # the place, in capitals: WASHINGTON, NEW YORK, ST. LOUIS
+        |[A-Z][a-z]+(?:\ [A-Z][a-z]+)?(?=\s*\([A-Z]{2,8}\)))  # or as a name before an agency: Washington (AFP)
         (?:(?:,\s*[A-Z][A-Za-z.]{1,15})?   # its state or country: , D.C. / , Calif.
+        (?:,?\s*[A-Z][a-z]{2,8}\.?\ \d{1,2})?  # the date: , Aug. 23
         (?:\s*\([A-Za-z\ .]{1,20}\))?      # the agency: (AP), (Reuters)
         \s*[—–-]{1,2}                      # then a dash,
         |,\s*[A-Z][A-Za-z.]{1,15}:)        # or a colon after the country: 'DAMASCUS, Syria:' ('TRUMP:' quotes)
