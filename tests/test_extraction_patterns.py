@@ -444,3 +444,13 @@ def test_a_dateline_with_a_date_or_an_agency_is_not_the_subject(nlp: object, dat
     text = f"Clinton Foundation\n\n{dateline}A spokesman for Hillary Clinton called the report “a bogus story.”"
     m = one(extract(nlp, text), "bogus story")
     assert m.speaker_mention == "A spokesman"
+
+
+def test_a_cue_the_parser_left_without_a_subject_takes_the_name_before_it(nlp: object) -> None:
+    text = (
+        "Campaign trail\n\nTuesday in New York City, while on the campaign trail for his wife Democratic "
+        "presidential front-runner Hillary Clinton, former president Bill Clinton said his wife was "
+        "uniquely qualified to be president at this time."
+    )
+    m = one(extract(nlp, text), "uniquely qualified")
+    assert m.speaker_mention == "former president Bill Clinton"

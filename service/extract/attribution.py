@@ -795,7 +795,28 @@ def _subject(parsed: ParsedArticle, cue: Token) -> Token | None:
             node = node.head
             continue
         break
-    return None
+    return _name_before(parsed, cue)
+
+
+def _name_before(parsed: ParsedArticle, cue: Token) -> Token | None:
+    """`…, former president Bill Clinton said his wife …` parsed with no subject (the name hung as an
+    apposition further back): a finite cue takes the name written right before it."""
+    if cue.tag_ not in ("VBD", "VBZ", "VBP"):
+        return None
+    doc = parsed.doc
+    j = cue.i - 1
+    while j > cue.sent.start and doc[j].pos_ in ("ADV", "AUX", "PART"):
+        j -= 1
+    prev = doc[j]
+    if (
+        j < cue.sent.start
+        or prev.pos_ not in ("PROPN", "NOUN", "PRON")
+        or prev.dep_ in ("pobj", "poss", "dobj", "npadvmod")
+        or prev.ent_type_ in ("DATE", "TIME")
+        or parsed.quote_at(prev.i) is not None
+    ):
+        return None
+    return prev
 
 
 def _statement_noun(tok: Token) -> bool:
