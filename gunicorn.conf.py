@@ -77,6 +77,13 @@ if _settings.embedding_backend == "onnx-int8":
     from service.nlp import load_nlp
 
     load_nlp()
+    import gc
+
+    # What the master loaded is shared with every worker copy-on-write. A worker's garbage collector
+    # would walk those objects and write to their headers, unsharing their pages one by one; frozen,
+    # they are never walked.
+    gc.collect()
+    gc.freeze()
 
 
 def post_fork(server, worker):
