@@ -7,7 +7,9 @@ the whole start (process spawned → the worker logged "ready"), and the worker'
 "Booting worker" log line → its "ready" line), split into the phases the worker logs (imports
 before loading; model, spaCy, store and matcher, warm-up encode). Then the worker's RSS when ready,
 and again after `--requests` requests of distinct texts (corpus sentences, every tenth a whole
-article). Medians over the runs; the targets: a worker ready within 2 s, at most 250 MiB.
+article), with the part of it that is the worker's alone (USS: not shared with the master, the
+other workers or the page cache's mapped files), which is what each further worker costs. Medians
+over the runs; the targets: a worker ready within 2 s, at most 250 MiB.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import statistics
 import time
 from datetime import datetime
 from typing import Any
+
+import psutil
 
 from bench.server import launch_on_copy, read_log, worker_rss
 from service.config import REPO_ROOT, Settings
@@ -50,6 +54,8 @@ def one_start(backend: str, requests: int) -> dict[str, float]:
             assert answer.status == 200, answer.status
         conn.close()
         after = worker_rss(server.process.pid)
+        (worker,) = psutil.Process(server.process.pid).children()
+        private = worker.memory_full_info().uss
     boot = next(ln for ln in lines if str(ln.get("message", "")).startswith("Booting worker"))
     ready = next(ln for ln in lines if ln.get("message") == "ready")
     worker = _when(ready) - _when(boot)
@@ -61,6 +67,7 @@ def one_start(backend: str, requests: int) -> dict[str, float]:
         **phases,
         "rss_mib": max(rss.values()) / 2**20,
         "rss_after_mib": max(after.values()) / 2**20,
+        "uss_after_mib": private / 2**20,
     }
 
 

@@ -166,6 +166,8 @@ class OnnxExport:
     measured_on: str
     file: str | None = None  # relative to the model directory, e.g. onnx/model_qint8_avx2.onnx
     sha256: str | None = None
+    data_file: str | None = None  # its large tables, which ONNX Runtime maps from this file
+    data_sha256: str | None = None
     kept_fp32: tuple[str, ...] = ()
     refused: str | None = None
 
@@ -186,6 +188,8 @@ class OnnxExport:
                 measured_on=str(raw.get("measured_on", "?")),
                 file=None if raw.get("file") is None else str(raw["file"]),
                 sha256=None if raw.get("sha256") is None else str(raw["sha256"]),
+                data_file=None if raw.get("data_file") is None else str(raw["data_file"]),
+                data_sha256=None if raw.get("data_sha256") is None else str(raw["data_sha256"]),
                 kept_fp32=tuple(str(n) for n in raw.get("kept_fp32", ())),
                 refused=None if raw.get("refused") is None else str(raw["refused"]),
             )
@@ -217,9 +221,13 @@ def onnx_export_problem(model_dir: Path, checksums: Path = CHECKSUMS) -> str | N
         return f"the int8 ONNX export in {model_dir} was made from other weights: {EXPORT_FIX}"
     if record.refused is not None or record.file is None:
         return f"the int8 ONNX backend was refused at export on {record.measured_on}: {record.refused}; {TORCH_INSTEAD}"
-    path = model_dir / record.file
-    if not path.is_file():
-        return f"the int8 ONNX export in {model_dir} is incomplete ({record.file} is missing): {EXPORT_FIX}"
-    if sha256_file(path) != record.sha256:
-        return f"the int8 ONNX export in {model_dir} is corrupt ({record.file} fails its checksum): {EXPORT_FIX}"
+    files = [(record.file, record.sha256)]
+    if record.data_file is not None:
+        files.append((record.data_file, record.data_sha256))
+    for name, digest in files:
+        path = model_dir / name
+        if not path.is_file():
+            return f"the int8 ONNX export in {model_dir} is incomplete ({name} is missing): {EXPORT_FIX}"
+        if sha256_file(path) != digest:
+            return f"the int8 ONNX export in {model_dir} is corrupt ({name} fails its checksum): {EXPORT_FIX}"
     return None

@@ -72,6 +72,9 @@ INT8_MIN_COSINE = 0.98
 # It stops at a third of them: each one kept in fp32 gives back part of what int8 gains in speed.
 INT8_LADDER: tuple[int, ...] = (0, 1, 2, 4, 8, 16)
 INT8_OPERATORS: tuple[str, ...] = ("MatMul",)
+# Initializers this large are kept in a file beside the model: in practice the fp32 word-embedding
+# table, 47 of the file's 59 MB (see externalise_tables).
+EXTERNAL_DATA_MIN_BYTES = 1 << 20
 # What decides the statements, and how they are checked: a change to any of these re-exports.
 _CHECK_SOURCES = ("extract", "records.py", "speakers.py", "corpus.py", "nlp.py", "onnx_export.py", "encoders.py")
 
@@ -100,6 +103,7 @@ class Int8Result:
     file: Path | None  # the model of the last rung tried, which holds; None when no rung held
     settings: dict[str, Any]  # the preset's quantisation settings as applied
     tried: tuple[Rung, ...]
+    data: Path | None = None  # its large tables, beside it (externalise_tables), if it has any
 
 
 Exporter = Callable[[Path, Path, str, Int8Check], Int8Result]
@@ -212,6 +216,7 @@ def _keep(
     held = result.file is not None
     best = max(result.tried, key=lambda r: r.min_cosine)
     chosen = last if held else best
+    kept_files: set[Path] = set()
     record: dict[str, Any] = {
         "format": ONNX_RECORD_FORMAT,
         "quantization": quantization,
@@ -222,6 +227,8 @@ def _keep(
         "settings": result.settings,
         "file": None,
         "sha256": None,
+        "data_file": None,
+        "data_sha256": None,
         "kept_fp32": list(last.kept_fp32) if held else [],
         "agreement": {
             "statements": len(spec.statements),
@@ -244,8 +251,15 @@ def _keep(
         result.file.replace(final)
         record["file"] = final.relative_to(model_dir).as_posix()
         record["sha256"] = sha256_file(final)
+        if result.data is not None:
+            data = onnx_dir / result.data.name
+            result.data.chmod(0o644)
+            result.data.replace(data)
+            record["data_file"] = data.relative_to(model_dir).as_posix()
+            record["data_sha256"] = sha256_file(data)
+            kept_files.add(data)
+        kept_files.add(final)
     else:
-        final = None
         record["refused"] = (
             f"no rung of the {quantization} ladder (0 to {spec.ladder[-1]} MatMuls kept in fp32) reaches cosine "
             f"{spec.min_cosine} with torch fp32 on all {len(spec.statements)} corpus statements (best "
@@ -255,8 +269,8 @@ def _keep(
     staged.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     staged.chmod(0o644)
     staged.replace(model_dir / ONNX_RECORD)
-    for old in onnx_dir.glob("model_qint8_*.onnx"):  # another CPU's export, or one now refused
-        if old != final:
+    for old in onnx_dir.glob("model_qint8_*"):  # another CPU's export, or one now refused
+        if old not in kept_files:
             old.unlink()
     written = OnnxExport.read(model_dir)
     assert written is not None
@@ -349,7 +363,7 @@ def _export_int8(model_dir: Path, into: Path, quantization: str, check: Int8Chec
             rung = _agreement(model_dir, path, check.statements, reference, kept)
             tried.append(rung)
             if rung.min_cosine >= check.min_cosine:
-                return Int8Result(path, settings, tuple(tried))
+                return Int8Result(path, settings, tuple(tried), externalise_tables(path))
             if not ranking:
                 ranking = matmul_sensitivity(fp32_path, path, fp32, check.statements)
         return Int8Result(None, settings, tuple(tried))
@@ -359,6 +373,33 @@ def _export_int8(model_dir: Path, into: Path, quantization: str, check: Int8Chec
         tempdir = getattr(fp32.transformers_model, "_model_save_dir_tempdirectory_instance", None)
         if tempdir is not None:
             tempdir.cleanup()
+
+
+def externalise_tables(path: Path) -> Path | None:
+    """Move the model's large initializers into `<model file>.data` beside it; that file, or None.
+
+    ONNX Runtime maps an external data file into memory instead of copying it into each session: a
+    worker then holds only the pages of the word-embedding table that its texts' tokens touched,
+    shared with every other worker through the page cache, instead of a private copy of all 47 MB
+    (bench/bench_startup.py measures the resident memory). Same tensors, same graph: the vectors
+    are bit for bit those of the single file (tests/test_onnx_export.py).
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    if not any(len(t.raw_data) >= EXTERNAL_DATA_MIN_BYTES for t in model.graph.initializer):
+        return None
+    data = path.with_name(path.name + ".data")
+    data.unlink(missing_ok=True)  # onnx appends to an existing data file
+    onnx.save_model(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=data.name,
+        size_threshold=EXTERNAL_DATA_MIN_BYTES,
+    )
+    return data
 
 
 def _check_kept_float(path: Path, kept: tuple[str, ...]) -> None:

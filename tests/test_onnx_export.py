@@ -92,6 +92,8 @@ def test_each_preset_keeps_the_promise_or_refuses_clearly(
     if refusal is None:
         assert tried[-1] >= INT8_MIN_COSINE and len(record.kept_fp32) == INT8_LADDER[len(tried) - 1]
         assert onnx_export_problem(model) is None
+        # The word-embedding table (30,522 x 384 fp32) is mapped from its own file, not copied.
+        assert record.data_file is not None and (model / record.data_file).stat().st_size >= 30_522 * 384 * 4
         int8 = load_embedder(model, backend="onnx-int8")
         assert int8.export == record and int8.info["quantization"] == preset
         cosines = np.einsum("ij,ij->i", embedder.encode(statements, batch_size=64), int8.encode(statements))
@@ -101,8 +103,8 @@ def test_each_preset_keeps_the_promise_or_refuses_clearly(
     else:
         assert len(tried) == len(INT8_LADDER) and max(tried) < INT8_MIN_COSINE  # the whole ladder was climbed
         assert "\n" not in refusal and "QUOTES_EMBEDDING_BACKEND=torch" in refusal
-        assert record.refused is not None and record.file is None
-        assert not list((model / "onnx").glob("*.onnx"))
+        assert record.refused is not None and record.file is None and record.data_file is None
+        assert not list((model / "onnx").glob("model_qint8_*"))
 
 
 def test_the_export_checks_every_statement_the_store_keeps(statements: list[str]) -> None:
@@ -173,15 +175,22 @@ def test_export_is_idempotent(settings: Settings, onnx_embedder: Embedder) -> No
     assert onnx_export_problem(settings.model_dir) is None
 
 
-def _fake_exporter(calls: list[str], fail: bool = False, cosine: float = 0.99) -> onnx_export.Exporter:
+def _fake_exporter(
+    calls: list[str], fail: bool = False, cosine: float = 0.99, data: bool = False
+) -> onnx_export.Exporter:
     def export(model_dir: Path, into: Path, quantization: str, check: Int8Check) -> Int8Result:
         calls.append(quantization)
         out = into / f"model_qint8_{quantization}.onnx"
         out.write_bytes(b"half an onnx file" if fail else b"an onnx file")
         if fail:
             raise KeyboardInterrupt  # interrupted half-way
+        tables = None
+        if data:
+            tables = out.with_name(out.name + ".data")
+            tables.write_bytes(b"its tables")
         rung = Rung((), cosine, cosine, check.statements[0])
-        return Int8Result(out if cosine >= check.min_cosine else None, {"weights": "QUInt8"}, (rung,))
+        held = cosine >= check.min_cosine
+        return Int8Result(out if held else None, {"weights": "QUInt8"}, (rung,), tables if held else None)
 
     return export
 
@@ -220,6 +229,69 @@ def test_export_writes_atomically_and_skips_when_current(tmp_path: Path, setting
     with pytest.raises(Int8Refused, match=r"best 0\.9700"):
         export(quantization="avx512_vnni", exporter=_fake_exporter(calls, cosine=0.97))
     assert not list((model / "onnx").glob("*.onnx")) and _raw(model)["file"] is None
+
+
+def test_the_tables_file_is_kept_checked_and_replaced_with_its_model(tmp_path: Path, settings: Settings) -> None:
+    model = linked_model_copy(settings.model_dir, tmp_path / "m")
+    corpus = copy_corpus(tmp_path / "corpus", drop=("001", "002", "003", "004"))
+    export = partial(export_onnx, model, corpus_dir=corpus)
+    assert export(quantization="avx2", exporter=_fake_exporter([], data=True)) is True
+    record = _raw(model)
+    assert record["data_file"] == "onnx/model_qint8_avx2.onnx.data"
+    assert (model / record["data_file"]).read_bytes() == b"its tables"
+    assert onnx_export_problem(model) is None
+    (model / record["data_file"]).write_bytes(b"bit rot")
+    assert "model_qint8_avx2.onnx.data fails its checksum" in (onnx_export_problem(model) or "")
+    (model / record["data_file"]).unlink()
+    assert "model_qint8_avx2.onnx.data is missing" in (onnx_export_problem(model) or "")
+    # Another preset's export, without tables: the old model goes, and its tables with it.
+    assert export(quantization="avx512", exporter=_fake_exporter([])) is True
+    assert _raw(model)["data_file"] is None
+    assert sorted(p.name for p in (model / "onnx").glob("model_qint8_*")) == ["model_qint8_avx512.onnx"]
+    assert export(quantization="avx2", exporter=_fake_exporter([], data=True)) is True
+    assert sorted(p.name for p in (model / "onnx").glob("model_qint8_*")) == [
+        "model_qint8_avx2.onnx",
+        "model_qint8_avx2.onnx.data",
+    ]
+
+
+def _gather_model(path: Path, rows: int) -> np.ndarray:
+    """A one-node model (a lookup in a rows x 128 float table, as the word embeddings are), saved whole."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    table = np.random.default_rng(0).standard_normal((rows, 128)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["out"])],
+        "lookup",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [None])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [None, 128])],
+        [numpy_helper.from_array(table, "table")],
+    )
+    # IR version 8: one this ONNX Runtime reads (onnx writes a newer one by default).
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save_model(model, str(path))
+    return table
+
+
+def test_large_tables_move_beside_the_model_and_give_the_same_results(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    ids = np.array([0, 7, 4095, 7], dtype=np.int64)
+    small = tmp_path / "small.onnx"
+    _gather_model(small, rows=16)  # 8 KiB: stays inside
+    assert onnx_export.externalise_tables(small) is None and not list(tmp_path.glob("*.data"))
+
+    model = tmp_path / "model.onnx"
+    table = _gather_model(model, rows=4096)  # 2 MiB
+    whole = model.stat().st_size
+    data = onnx_export.externalise_tables(model)
+    assert data == tmp_path / "model.onnx.data" and data.stat().st_size == table.nbytes
+    assert whole > table.nbytes and model.stat().st_size < 1024
+    for _ in range(2):  # done again on its own output, the data file is rewritten, not appended to
+        (out,) = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, {"ids": ids})
+        assert np.array_equal(out, table[ids])
+        assert onnx_export.externalise_tables(model) == data and data.stat().st_size == table.nbytes
 
 
 def test_a_ladder_must_start_with_every_matmul_in_int8(tmp_path: Path, settings: Settings) -> None:
