@@ -81,7 +81,8 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
         problem = onnx_export_problem(settings.model_dir)
         record = OnnxExport.read(settings.model_dir)
         if problem is None and record is not None:
-            print(f"int8 ONNX export ({_describe(record)}) matches its checksum", file=sys.stderr)
+            files = "its two files' checksums" if record.data_file else "its checksum"
+            print(f"int8 ONNX export ({_describe(record)}) matches {files}", file=sys.stderr)
         else:
             print(problem, file=sys.stderr)
         if problem and settings.embedding_backend == "onnx-int8":
