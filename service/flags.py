@@ -208,7 +208,7 @@ def _spacy_entity_words(text: str, nlp: Any) -> frozenset[str]:
 
 def _entities(text: str, words: _Words, nlp: Any | None) -> dict[str, str]:
     """Entity key → the word as written. Keys merge a country with its demonyms and capital."""
-    from_nlp = _spacy_entity_words(text, nlp) if nlp is not None else frozenset()
+    from_nlp: frozenset[str] | None = None  # asked for only when a word needs it: most texts never do
     out: dict[str, str] = {}
     for i, (cased, low) in enumerate(zip(words.cased, words.lower, strict=True)):
         bare = low.removesuffix("'s")
@@ -219,8 +219,13 @@ def _entities(text: str, words: _Words, nlp: Any | None) -> dict[str, str]:
             continue
         if not cased[:1].isupper():
             continue
-        # A capital at the start of the text is only a name when the parser says so.
-        if (i > 0 and not cased.isupper()) or bare in from_nlp:
+        # A capital at the start of the text is only a name when the recogniser says so.
+        if i > 0 and not cased.isupper():
+            out.setdefault(bare, cased)
+            continue
+        if from_nlp is None:
+            from_nlp = _spacy_entity_words(text, nlp) if nlp is not None else frozenset()
+        if bare in from_nlp:
             out.setdefault(bare, cased)
     return out
 

@@ -282,6 +282,26 @@ def test_entity_flag(nlp: object) -> None:
     )
 
 
+def test_the_recogniser_is_asked_only_about_an_opening_capital_or_a_word_in_capitals(nlp: object) -> None:
+    from service import flags
+
+    def asked(original: str, rendering: str) -> tuple[tuple[str, ...], int]:
+        flags._spacy_entity_words.cache_clear()
+        found = compare_meaning(original, rendering, nlp)
+        return tuple(f.type for f in found), flags._spacy_entity_words.cache_info().misses
+
+    # Opening stop words and places, and names inside the text, need no recogniser.
+    assert asked("The talks between Russia and Syria went on", "The talks between Ukraine and Syria went on") == (
+        ("entity",),
+        0,
+    )
+    assert asked("Moscow wants the bases", "Moscow wants the bases") == ((), 0)
+    # An opening capital is a name only if the recogniser says so; so is a word in capitals.
+    assert asked("Peskov spoke to the press", "Lavrov spoke to the press") == (("entity",), 2)
+    assert asked("Officials spoke to the press", "Diplomats spoke to the press") == ((), 2)
+    assert asked("the UN spoke", "the EU spoke") == (("entity",), 2)
+
+
 def test_insertion_and_deletion_flags() -> None:
     flags = compare_meaning("We want Russia to leave the bases", "We want Russia to leave the bases immediately")
     assert types(flags) == ["insertion"] and flags[0].added == ("immediately",)
