@@ -62,13 +62,15 @@ def _size_thread_pools():
     os.environ.setdefault("MKL_NUM_THREADS", threads)
 
 
-def _map_large_allocations():
+def _map_large_allocations(threshold):
     # glibc raises its mmap threshold each time a mapped block is freed (up to 32 MiB), so after a few
     # long articles their parse arrays come from the heap and keep it at its high-water mark for good.
-    # A fixed 512 KiB threshold maps and returns them: an int8 worker holds ~21 MiB less after traffic,
-    # for ~9 % more on a long article's parse (docs/performance.md). Not measured with torch, whose
-    # activations are large and many: left to glibc there. An operator's MALLOC_MMAP_THRESHOLD_ wins.
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+    # A fixed 512 KiB threshold (QUOTES_MMAP_THRESHOLD) maps and returns them: an int8 worker holds
+    # ~21 MiB less after traffic, for ~9 % more on a long article's parse (docs/performance.md). Not
+    # measured with torch, whose activations are large and many: left to glibc there. glibc's own
+    # settings, when an operator gives them, win.
+    glibc_set = "MALLOC_MMAP_THRESHOLD_" in os.environ or "mmap_threshold" in os.environ.get("GLIBC_TUNABLES", "")
+    if threshold == 0 or glibc_set:
         return
     import ctypes
 
@@ -77,7 +79,8 @@ def _map_large_allocations():
     except OSError:  # not glibc: its own allocator, left alone
         return
     m_mmap_threshold = -3  # from glibc's malloc.h
-    libc.mallopt(m_mmap_threshold, 512 * 1024)
+    if libc.mallopt(m_mmap_threshold, threshold) != 1:  # glibc's failure is harmless: its defaults stay
+        print("gunicorn.conf.py: mallopt(M_MMAP_THRESHOLD) refused; glibc's dynamic threshold stays", file=sys.stderr)
 
 
 if _settings.embedding_backend == "onnx-int8":
@@ -88,7 +91,7 @@ if _settings.embedding_backend == "onnx-int8":
     # master's: deploy new code with a restart, not a HUP (which still re-reads the configuration).
     # numpy is imported here, so its pool is sized here, for the workers (same size for each).
     _size_thread_pools()
-    _map_large_allocations()
+    _map_large_allocations(_settings.mmap_threshold)
     from service.encoders import keep_torch_out
 
     keep_torch_out()

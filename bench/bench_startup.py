@@ -1,15 +1,19 @@
 """Cold start to ready, and resident memory per worker, of the real gunicorn.
 
     .venv/bin/python -m bench.bench_startup [--runs 3] [--backend torch|onnx-int8] [--requests 200]
+        [--workers 1] [--clients 1] [--set QUOTES_NAME=value ...]
 
-Each run starts scripts/start.sh with one worker on a private copy of the store and times:
-the whole start (process spawned → the worker logged "ready"), and the worker's own part (its
-"Booting worker" log line → its "ready" line), split into the phases the worker logs (imports
-before loading; model, spaCy, store and matcher, warm-up encode). Then the worker's RSS when ready,
-and again after `--requests` requests of distinct texts (corpus sentences, every tenth a whole
-article), with the part of it that is the worker's alone (USS: not shared with the master, the
-other workers or the page cache's mapped files), which is what each further worker costs. Medians
-over the runs; the targets: a worker ready within 2 s, at most 250 MiB.
+Each run starts scripts/start.sh on a private copy of the store and times: the whole start (process
+spawned → every worker logged "ready"), and a worker's own part (its "Booting worker" log line → its
+"ready" line), split into the phases the worker logs (imports before loading; model, spaCy, store and
+matcher, warm-up encode). Then the workers' RSS when ready, and again after `--requests` requests of
+distinct texts (corpus sentences, every tenth a whole article) sent by `--clients` clients at once
+(one connection each, kept alive), with each worker's private dirty memory (from
+/proc/PID/smaps_rollup): the pages no other process shares, which is what each further worker costs
+(RSS also counts the code, the master's pages and mapped files, shared by every worker). The largest
+worker's figures; medians over the runs. `--set` passes settings to the server (e.g.
+QUOTES_MMAP_THRESHOLD=0, QUOTES_MODEL_DIR=...). The targets: a worker ready within 2 s, at most
+250 MiB.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ import json
 import re
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
+from pathlib import Path
 from typing import Any
-
-import psutil
 
 from bench.server import launch_on_copy, read_log, worker_rss
 from service.config import REPO_ROOT, Settings
@@ -40,34 +45,47 @@ def _texts(n: int) -> list[str]:
     return [articles[i // 10 % len(articles)] if i % 10 == 9 else sentences[i % len(sentences)] for i in range(n)]
 
 
-def one_start(backend: str, requests: int) -> dict[str, float]:
+def _private_dirty(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="utf-8").splitlines():
+        if line.startswith("Private_Dirty:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no Private_Dirty in /proc/{pid}/smaps_rollup")
+
+
+def _send(port: int, texts: list[str]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    for text in texts:
+        conn.request("POST", "/v1/attributions", json.dumps({"text": text}), {"Content-Type": "application/json"})
+        answer = conn.getresponse()
+        answer.read()
+        assert answer.status == 200, answer.status
+    conn.close()
+
+
+def one_start(backend: str, requests: int, workers: int, clients: int, settings: dict[str, str]) -> dict[str, float]:
     spawned = time.time()
-    with launch_on_copy(Settings.from_env().store_path, QUOTES_WORKERS="1", QUOTES_EMBEDDING_BACKEND=backend) as server:
+    env = {"QUOTES_WORKERS": str(workers), "QUOTES_EMBEDDING_BACKEND": backend, **settings}
+    with launch_on_copy(Settings.from_env().store_path, 180, 90, **env) as server:
         whole = time.time() - spawned
         lines = read_log(server.log_path)
         rss = worker_rss(server.process.pid)
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
-        for text in _texts(requests):
-            conn.request("POST", "/v1/attributions", json.dumps({"text": text}), {"Content-Type": "application/json"})
-            answer = conn.getresponse()
-            answer.read()
-            assert answer.status == 200, answer.status
-        conn.close()
+        texts = _texts(requests)
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(partial(_send, server.port), [texts[i::clients] for i in range(clients)]))
         after = worker_rss(server.process.pid)
-        (worker,) = psutil.Process(server.process.pid).children()
-        private = worker.memory_full_info().uss
+        private = max(_private_dirty(pid) for pid in after)
     boot = next(ln for ln in lines if str(ln.get("message", "")).startswith("Booting worker"))
     ready = next(ln for ln in lines if ln.get("message") == "ready")
-    worker = _when(ready) - _when(boot)
+    worker_s = _when(ready) - _when(boot)
     phases = {k: float(ready[k]) for k in ("model_s", "spacy_s", "store_s", "warmup_s")}
     return {
         "whole_s": whole,
-        "worker_s": worker,
-        "imports_s": worker - float(ready["load_s"]),
+        "worker_s": worker_s,
+        "imports_s": worker_s - float(ready["load_s"]),
         **phases,
         "rss_mib": max(rss.values()) / 2**20,
         "rss_after_mib": max(after.values()) / 2**20,
-        "uss_after_mib": private / 2**20,
+        "private_after_mib": private / 2**20,
     }
 
 
@@ -76,11 +94,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--backend", choices=("torch", "onnx-int8"), default=Settings.from_env().embedding_backend)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument("--set", action="append", default=[], metavar="QUOTES_NAME=value")
     args = parser.parse_args()
-    runs = [one_start(args.backend, args.requests) for _ in range(args.runs)]
-    print(f"backend {args.backend}, 1 worker, {args.runs} runs, medians")
+    settings = dict(item.split("=", 1) for item in args.set)
+    if not all(name.startswith("QUOTES_") for name in settings):
+        parser.error("--set takes QUOTES_NAME=value")
+    runs = [one_start(args.backend, args.requests, args.workers, args.clients, settings) for _ in range(args.runs)]
+    print(
+        f"backend {args.backend}, {args.workers} worker(s), {args.clients} client(s), {args.runs} runs, medians"
+        + (f"; {' '.join(args.set)}" if args.set else "")
+    )
     for key in runs[0]:
-        print(f"  {key:<12} {statistics.median(r[key] for r in runs):8.2f}")
+        print(f"  {key:<17} {statistics.median(r[key] for r in runs):8.2f}")
     print(f"targets: worker ready (worker_s) <= 2 s; rss_mib <= 250 (rss_after_mib: after {args.requests} requests)")
 
 

@@ -230,4 +230,12 @@ def onnx_export_problem(model_dir: Path, checksums: Path = CHECKSUMS) -> str | N
             return f"the int8 ONNX export in {model_dir} is incomplete ({name} is missing): {EXPORT_FIX}"
         if sha256_file(path) != digest:
             return f"the int8 ONNX export in {model_dir} is corrupt ({name} fails its checksum): {EXPORT_FIX}"
+    if record.data_file is not None:
+        # ONNX Runtime reads external data only from inside the model file's real directory.
+        model_home = (model_dir / record.file).resolve().parent
+        if not (model_dir / record.data_file).resolve().is_relative_to(model_home):
+            return (
+                f"the int8 ONNX export in {model_dir}: {record.data_file} leads outside {model_home}, where ONNX "
+                f"Runtime will not read it (keep the two files side by side): {EXPORT_FIX}"
+            )
     return None

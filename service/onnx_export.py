@@ -360,10 +360,11 @@ def _export_int8(model_dir: Path, into: Path, quantization: str, check: Int8Chec
             out = quantizer.quantize(config, into / f"rung-{count}", file_suffix=f"qint8_{quantization}")
             path = out / f"{fp32_path.stem}_qint8_{quantization}.onnx"
             _check_kept_float(path, kept)
+            data = externalise_tables(path)  # before the check: what is measured is what is served
             rung = _agreement(model_dir, path, check.statements, reference, kept)
             tried.append(rung)
             if rung.min_cosine >= check.min_cosine:
-                return Int8Result(path, settings, tuple(tried), externalise_tables(path))
+                return Int8Result(path, settings, tuple(tried), data)
             if not ranking:
                 ranking = matmul_sensitivity(fp32_path, path, fp32, check.statements)
         return Int8Result(None, settings, tuple(tried))
@@ -382,7 +383,8 @@ def externalise_tables(path: Path) -> Path | None:
     worker then holds only the pages of the word-embedding table that its texts' tokens touched,
     shared with every other worker through the page cache, instead of a private copy of all 47 MB
     (bench/bench_startup.py measures the resident memory). Same tensors, same graph: the vectors
-    are bit for bit those of the single file (tests/test_onnx_export.py).
+    are bit for bit those of the single file (tests/test_onnx_export.py), and the agreement with
+    torch is measured on this form, the one served.
     """
     import onnx
 

@@ -96,6 +96,9 @@ def test_each_preset_keeps_the_promise_or_refuses_clearly(
         assert record.data_file is not None and (model / record.data_file).stat().st_size >= 30_522 * 384 * 4
         int8 = load_embedder(model, backend="onnx-int8")
         assert int8.export == record and int8.info["quantization"] == preset
+        maps = Path("/proc/self/maps")
+        if maps.exists():  # Linux: ONNX Runtime maps the file rather than reading it into the session
+            assert str((model / record.data_file).resolve()) in maps.read_text(encoding="utf-8")
         cosines = np.einsum("ij,ij->i", embedder.encode(statements, batch_size=64), int8.encode(statements))
         worst = int(np.argmin(cosines))
         assert cosines.min() >= INT8_MIN_COSINE, (preset, float(cosines.min()), statements[worst])
@@ -253,6 +256,18 @@ def test_the_tables_file_is_kept_checked_and_replaced_with_its_model(tmp_path: P
         "model_qint8_avx2.onnx",
         "model_qint8_avx2.onnx.data",
     ]
+    # ONNX Runtime reads the tables only from beside the model: a link that leads elsewhere is refused
+    # at the start check, not at the first worker's load.
+    tables = model / "onnx" / "model_qint8_avx2.onnx.data"
+    elsewhere = tmp_path / "elsewhere.data"
+    elsewhere.write_bytes(tables.read_bytes())
+    tables.unlink()
+    tables.symlink_to(elsewhere)
+    assert "leads outside" in (onnx_export_problem(model) or "")
+    # A refusal removes both files.
+    with pytest.raises(Int8Refused):
+        export(quantization="avx2", min_cosine=0.995, exporter=_fake_exporter([], data=True))
+    assert not list((model / "onnx").glob("model_qint8_*"))
 
 
 def _gather_model(path: Path, rows: int) -> np.ndarray:

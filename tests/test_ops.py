@@ -52,6 +52,7 @@ def make_app(built_store: SqliteStore, embedder: Embedder, nlp: object) -> Any:
         ({"QUOTES_API_KEYS": "short"}, "at least 16 characters"),
         ({"QUOTES_API_KEYS_FILE": "/nonexistent/keys"}, "cannot be read"),
         ({"QUOTES_READ_REQUIRES_KEY": "true"}, "needs QUOTES_API_KEYS"),
+        ({"QUOTES_MMAP_THRESHOLD": "67108864"}, "QUOTES_MMAP_THRESHOLD='67108864' is out of range"),
     ],
 )
 def test_bad_configuration_names_the_variable(env: dict[str, str], message: str) -> None:
