@@ -454,3 +454,34 @@ def test_a_cue_the_parser_left_without_a_subject_takes_the_name_before_it(nlp: o
     )
     m = one(extract(nlp, text), "uniquely qualified")
     assert m.speaker_mention == "former president Bill Clinton"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "source", "expected"),
+    [
+        (
+            "Rubio accused Cruz of opposing the bulk collection of phone records.",
+            "Rubio",
+            "Cruz of opposing the bulk collection of phone records",
+        ),
+        (
+            "The senator blamed the mayor for the long delays at the border.",
+            "The senator",
+            "the mayor for the long delays at the border",
+        ),
+        (
+            "Obama praised the Saudis for their help in fighting terrorist groups.",
+            "Obama",
+            "the Saudis for their help in fighting terrorist groups",
+        ),
+    ],
+)
+def test_a_judgement_holds_whom_it_judges_and_what_for(nlp: object, sentence: str, source: str, expected: str) -> None:
+    m = one(extract(nlp, f"Campaign trail\n\n{sentence}"), expected.split()[-1])
+    assert content(m) == expected and m.speaker_mention == source and m.cue_class is CueClass.SPEECH
+
+
+def test_asking_if_holds_the_question(nlp: object) -> None:
+    text = "Campaign trail\n\nHe shook hands and asked workers if they planned to attend the caucuses."
+    m = one(extract(nlp, text), "caucuses")
+    assert content(m) == "if they planned to attend the caucuses" and m.cue == "asked" and m.speaker_mention == "He"

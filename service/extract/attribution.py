@@ -62,6 +62,13 @@ _TOPIC_CUES = frozenset(
     """.split()
 )
 _TOPIC_PREPS = {"about", "of", "on", "over"}
+# Verbs that judge someone for something: the content is both ("Cruz of opposing the NSA's bulk collection").
+_JUDGEMENT_CUES = frozenset(
+    """
+    accuse blame criticize criticise praise thank credit fault slam blast attack hail applaud laud commend rebuke
+    congratulate condemn mock chide scold berate lambaste knock ding
+    """.split()
+)
 # Verbs whose content can be a gerund: "reported raising $9 million", "denied knowing him".
 _GERUND_CUES = frozenset(
     """
@@ -581,6 +588,8 @@ def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) ->
     """The tokens that head the content: a clause, an infinitive, an object, a preposition's object."""
     kids = list(cue.children)
     clauses = [c for c in kids if (c.dep_ in _CLAUSE_DEPS and c.i > cue.i) or (c.dep_ == "ccomp")]
+    if not clauses and lemma in ("ask", "wonder", "inquire"):  # "asked workers if they planned to …"
+        clauses = [c for c in kids if c.dep_ == "advcl" and c.i > cue.i and _marked(c, ("if", "whether"))]
     if clauses:
         out = list(clauses)
         for c in clauses:  # "said that A, and that B"
@@ -600,6 +609,8 @@ def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) ->
         heads += [c for c in kids if c.dep_ in _OBJECT_DEPS]
         if heads and lemma in ("describe", "frame", "call", "label", "brand", "dub", "characterize", "portray"):
             heads += [c for c in kids if c.dep_ in ("oprd", "xcomp") or (c.dep_ == "prep" and c.lower_ == "as")]
+        if heads and lemma in _JUDGEMENT_CUES:  # "accused Cruz of opposing …", "blamed Bush for the crisis"
+            heads += [c for c in kids if c.dep_ == "prep" and c.lower_ in ("for", "of") and c.i > heads[0].i]
     # "dismissed suggestions that …", "denied reports that …": the clause the noun carries.
     heads = [_claim_clause(h) or h for h in heads]
     if not heads and lemma in _GERUND_CUES:  # "reported raising $9 million", "recalled meeting him"
@@ -614,6 +625,10 @@ def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) ->
 _CLAIM_NOUNS = frozenset(
     "suggestion report claim allegation accusation rumor rumour speculation assertion notion idea charge".split()
 )
+
+
+def _marked(clause: Token, marks: tuple[str, ...]) -> bool:
+    return any(g.dep_ == "mark" and g.lower_ in marks for g in clause.children)
 
 
 def _claim_clause(noun: Token) -> Token | None:
