@@ -485,3 +485,9 @@ def test_asking_if_holds_the_question(nlp: object) -> None:
     text = "Campaign trail\n\nHe shook hands and asked workers if they planned to attend the caucuses."
     m = one(extract(nlp, text), "caucuses")
     assert content(m) == "if they planned to attend the caucuses" and m.cue == "asked" and m.speaker_mention == "He"
+
+
+def test_a_question_put_by_no_one_named_is_still_speech(nlp: object) -> None:
+    m = one(extract(nlp, "Debate night\n\nClinton was asked what happened to the black vote."), "black vote")
+    assert content(m) == "what happened to the black vote" and m.cue == "asked" and m.cue_class is CueClass.SPEECH
+    assert m.speaker_span is None  # Clinton was asked: she is not the one who asks

@@ -509,7 +509,14 @@ def _verb_attribution(
     if cls is None:
         return None
     source = _subject(parsed, cue)
-    if source is None and cue.dep_ not in ("advcl", "xcomp", "conj", "relcl", "acl", "pcomp") and not quotes:
+    # "Clinton was asked what happened to …": a question put by someone the text does not name.
+    asked = lemma == "ask" and any(c.dep_ == "nsubjpass" for c in cue.children)
+    if (
+        source is None
+        and cue.dep_ not in ("advcl", "xcomp", "conj", "relcl", "acl", "pcomp")
+        and not quotes
+        and not asked
+    ):
         return None
     if source is not None and source.lower_ in ("it", "there", "this", "that") and source.dep_ == "expl":
         return None
