@@ -491,3 +491,14 @@ def test_a_question_put_by_no_one_named_is_still_speech(nlp: object) -> None:
     m = one(extract(nlp, "Debate night\n\nClinton was asked what happened to the black vote."), "black vote")
     assert content(m) == "what happened to the black vote" and m.cue == "asked" and m.cue_class is CueClass.SPEECH
     assert m.speaker_span is None  # Clinton was asked: she is not the one who asks
+
+
+def test_a_modifier_set_off_by_although_is_not_an_aside(nlp: object) -> None:
+    text = "Press pool\n\nCompton said she treated the photo line as a crucial, although brief, chance to question him."
+    m = one(extract(nlp, text), "photo line")
+    assert content(m) == "she treated the photo line as a crucial, although brief, chance to question him"
+    # A clause set off by "although" is still the journalist's aside.
+    m = one(
+        extract(nlp, "Talks\n\nThe minister said the talks went well, although critics doubt the outcome."), "talks"
+    )
+    assert content(m) == "the talks went well"

@@ -746,7 +746,9 @@ def _asides(head: Token) -> list[Token]:
         first, doc = child.left_edge, head.doc
         after_comma = first.i > 0 and doc[first.i - 1].text == ","
         even_as = first.lower_ == "even" and first.i + 1 < len(doc) and doc[first.i + 1].lower_ in ("as", "though")
-        if (first.lower_ in _ASIDE_MARKS and after_comma) or even_as:
+        # "a crucial, although brief, opportunity": a modifier set off inside a noun phrase, not a clause
+        modifier = first.i + 2 < len(doc) and doc[first.i + 1].pos_ in ("ADJ", "ADV") and doc[first.i + 2].text == ","
+        if (first.lower_ in _ASIDE_MARKS and after_comma and not modifier) or even_as:
             out.append(child)
     return sorted(out, key=lambda t: t.left_edge.i)
 
