@@ -502,3 +502,15 @@ def test_a_modifier_set_off_by_although_is_not_an_aside(nlp: object) -> None:
         extract(nlp, "Talks\n\nThe minister said the talks went well, although critics doubt the outcome."), "talks"
     )
     assert content(m) == "the talks went well"
+
+
+def test_a_but_left_on_the_first_clause_takes_the_second_with_it(nlp: object) -> None:
+    text = (
+        "Campaign trail\n\nJoe Bateman, who traveled from Illinois, says there’s a “long road ahead” but he feels"
+        " confident that Cruz will “blow away people’s expectations.”"
+    )
+    m = one(extract(nlp, text), "long road")
+    assert (
+        content(m)
+        == "there’s a “long road ahead” but he feels confident that Cruz will “blow away people’s expectations.”"
+    )

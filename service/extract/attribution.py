@@ -601,6 +601,11 @@ def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) ->
         out = list(clauses)
         for c in clauses:  # "said that A, and that B"
             out += [g for g in c.children if g.dep_ == "conj" and g.pos_ in ("VERB", "AUX")]
+            last = c.right_edge
+            if last.dep_ == "cc" and last.head.i == c.i:
+                # "says there's a long road ahead but he feels …": the parser left the "but" on the
+                # first clause and hung the second on the cue
+                out += [g for g in kids if g.dep_ == "conj" and g.left_edge.i == last.i + 1]
         return out
     heads: list[Token] = []
     if lemma in _XCOMP_CUES:
