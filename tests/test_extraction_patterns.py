@@ -514,3 +514,44 @@ def test_a_but_left_on_the_first_clause_takes_the_second_with_it(nlp: object) ->
         content(m)
         == "there’s a “long road ahead” but he feels confident that Cruz will “blow away people’s expectations.”"
     )
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        # whom a request is put to belongs to what is asked, even when the infinitive is a cue itself
+        (
+            "Graham called on the Obama administration to release the 28 pages.",
+            "the Obama administration to release the 28 pages",
+        ),
+        (
+            "The senator asked the court to reject the claims against the company.",
+            "the court to reject the claims against the company",
+        ),
+        # an object with what it is taken as
+        (
+            "Voters cited national security and terrorism as their top concerns.",
+            "national security and terrorism as their top concerns",
+        ),
+    ],
+)
+def test_request_object_and_clause_edges(nlp: object, sentence: str, expected: str) -> None:
+    m = one(extract(nlp, f"Briefing\n\n{sentence}"), expected.split()[-1])
+    assert content(m) == expected
+
+
+def test_a_coordinator_left_at_the_end_of_a_clause_is_not_content(nlp: object) -> None:
+    from service.extract import attribution
+    from service.extract.parse import parse_article
+
+    text = "Briefing\n\nObama came to brag that the rate has fallen and to rail against rivals."
+    parsed = parse_article(
+        make_article(text, ArticleMeta(outlet="T", url="https://example.org/b", published=None)), nlp
+    )
+    doc = parsed.doc
+    fallen, rail, brag = (next(t for t in doc if t.text == w) for w in ("fallen", "rail", "brag"))
+    # As the parser left it in a news sentence: the second infinitive hung on the cue, the "and" on the clause.
+    rail.head = brag
+    assert [t.text for t in fallen.subtree][-1] == "and"
+    ((a, b),) = attribution._clause_ranges(parsed, [fallen])
+    assert text[a:b] == "the rate has fallen"

@@ -261,7 +261,12 @@ def _unnest(parsed: ParsedArticle, found: list[Attribution]) -> list[Attribution
     dropped: set[int] = set()  # ids of attributions that lose to another
     cut: dict[int, set[int]] = {}  # id of an outer attribution → tokens to cut from its content
     for outer in found:
-        if any(
+        request = outer.cue[0].lemma_.lower() in _REQUEST_VERBS
+        if request:
+            for inner in found:
+                if inner.cue[0].dep_ == "xcomp" and inner.cue[0].head.i == outer.cue[0].i:
+                    dropped.add(id(inner))
+        if not request and any(
             inner.cue[0].dep_ == "xcomp"
             and inner.cue[0].head.i == outer.cue[0].i
             # "pledged to oppose X": an intention inside speech stays the speech's (dropped below)
@@ -332,6 +337,11 @@ def _cue_class(tok: Token) -> CueClass | None:
     if lemma == "put" and any(c.dep_ == "dobj" and c.lower_ == "it" for c in tok.children):
         return CueClass.SPEECH  # "as Cornyn put it: …"
     return class_of_lemma(lemma)
+
+
+# Requests: the infinitive is what was asked for, even when its verb is a cue of its own ("called on
+# the administration to release the pages", "asked the court to reject the claim").
+_REQUEST_VERBS = frozenset("urge call ask tell order beg plead invite".split())
 
 
 def _cue_above(parsed: ParsedArticle, quote_tok: Token) -> Token | None:
@@ -612,6 +622,9 @@ def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) ->
         heads += [c for c in kids if c.dep_ == "xcomp"]
         if heads and lemma in ("urge", "call", "ask", "tell", "encourage", "order", "press", "push", "warn"):
             heads += [c for c in kids if c.dep_ in ("dobj",) and c.i < heads[0].i]
+            # "called on the administration to release …": whom it calls on is part of the content
+            on = [c for c in kids if c.dep_ == "prep" and c.lower_ == "on" and c.i < heads[0].i]
+            heads += [g for p in on for g in p.children if g.dep_ == "pobj"]
     if not heads and lemma in ("urge", "call", "ask", "encourage", "press", "push"):
         # "urged Moscow to “address past mistakes”": the infinitive parsed as a preposition
         to = [c for c in kids if c.dep_ == "prep" and c.lower_ == "to"]
@@ -621,6 +634,8 @@ def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) ->
         heads += [c for c in kids if c.dep_ in _OBJECT_DEPS]
         if heads and lemma in ("describe", "frame", "call", "label", "brand", "dub", "characterize", "portray"):
             heads += [c for c in kids if c.dep_ in ("oprd", "xcomp") or (c.dep_ == "prep" and c.lower_ == "as")]
+        elif heads:  # "cited national security and terrorism as their top concerns"
+            heads += [c for c in kids if c.dep_ == "prep" and c.lower_ == "as" and c.i > heads[0].i]
         if heads and lemma in _JUDGEMENT_CUES:  # "accused Cruz of opposing …", "blamed Bush for the crisis"
             heads += [c for c in kids if c.dep_ == "prep" and c.lower_ in ("for", "of") and c.i > heads[0].i]
     # "dismissed suggestions that …", "denied reports that …": the clause the noun carries.
@@ -717,6 +732,7 @@ def _clause_ranges(parsed: ParsedArticle, heads: list[Token]) -> list[tuple[int,
     """The character ranges of the content clauses, without a leading 'that' or edge punctuation."""
     doc = parsed.doc
     ranges: list[tuple[int, int]] = []
+    starts = {h.left_edge.i for h in heads}
     for head in sorted(heads, key=lambda t: t.left_edge.i):
         start, end = head.left_edge.i, head.right_edge.i
         for aside in _asides(head):  # "…, though they blame …": the journalist's aside, not the content
@@ -727,7 +743,11 @@ def _clause_ranges(parsed: ParsedArticle, heads: list[Token]) -> list[tuple[int,
             if doc[start].is_quote and parsed.quote_at(start + 1) is not None:
                 break
             start += 1
-        while end >= start and (doc[end].is_punct or doc[end].is_space) and not _closes_quote(parsed, end):
+        while end >= start and (
+            ((doc[end].is_punct or doc[end].is_space) and not _closes_quote(parsed, end))
+            # "… in eight years and": a coordinator is content only when the clause it joins is
+            or (doc[end].dep_ == "cc" and end > start and end + 1 not in starts)
+        ):
             end -= 1
         if end < start:
             continue
