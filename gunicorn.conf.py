@@ -93,8 +93,10 @@ if _settings.embedding_backend == "onnx-int8":
     _size_thread_pools()
     _map_large_allocations(_settings.mmap_threshold)
     from service.encoders import keep_torch_out
+    from service.lean import keep_spacy_cli_out
 
     keep_torch_out()
+    keep_spacy_cli_out()
     import service.api  # noqa: F401
     from service.nlp import load_nlp
 

@@ -71,8 +71,10 @@ def _load(backend: str, threads: int) -> tuple[object, object]:
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     if backend == "onnx-int8":
         from service.encoders import keep_torch_out
+        from service.lean import keep_spacy_cli_out
 
         keep_torch_out()
+        keep_spacy_cli_out()
     from service.embed import load_embedder
     from service.match import Matcher
     from service.nlp import load_nlp

@@ -7,10 +7,12 @@ anything imports spaCy (service.encoders.keep_torch_out says why), and importing
 
 from .config import Settings
 from .encoders import keep_torch_out
+from .lean import keep_spacy_cli_out
 
 settings = Settings.from_env()
 if settings.embedding_backend == "onnx-int8":
     keep_torch_out()
+    keep_spacy_cli_out()
 
 from .api import create_app  # noqa: E402 (after the decision above)
 from .logs import configure_logging  # noqa: E402

@@ -17,6 +17,7 @@ from servers import start_server
 
 from service.config import REPO_ROOT, Settings
 from service.encoders import TORCH_MODULES
+from service.lean import SPACY_CLI_MODULES
 from service.store import SqliteStore
 
 pytestmark = pytest.mark.slow
@@ -27,7 +28,7 @@ PESKOV = (
 )
 
 # Loads the app as a gunicorn worker does (import service.wsgi), answers the main endpoints, then
-# prints which of TORCH_MODULES the interpreter has imported.
+# prints which of TORCH_MODULES and of spaCy's command line (SPACY_CLI_MODULES) the interpreter has imported.
 _WORKER = f"""
 import json, sys
 import service.wsgi as w
@@ -46,8 +47,11 @@ for method, path, body in [
 ]:
     answer = client.open(path, method=method, json=body)
     assert answer.status_code == 200, (path, answer.status_code, answer.get_data(as_text=True))
-imported = sorted({{k.split(".")[0] for k, v in sys.modules.items() if v is not None}} & set({list(TORCH_MODULES)!r}))
-print(json.dumps({{"imported": imported, "package": w.__file__, "info": client.get("/v1/info").get_json()}}))
+loaded = {{k.split(".")[0] for k, v in sys.modules.items() if v is not None}}
+imported = sorted(loaded & set({list(TORCH_MODULES)!r}))
+cli = sorted(loaded & set({list(SPACY_CLI_MODULES)!r}))
+info = client.get("/v1/info").get_json()
+print(json.dumps({{"imported": imported, "cli": cli, "package": w.__file__, "info": info}}))
 """
 
 
@@ -71,16 +75,18 @@ def store_copy(built_store: SqliteStore, tmp_path_factory: pytest.TempPathFactor
     return path
 
 
-def test_an_int8_worker_imports_no_torch(
+def test_an_int8_worker_imports_no_torch_and_no_spacy_command_line(
     settings: Settings, onnx_embedder: object, store_copy: Path, tmp_path: Path
 ) -> None:  # onnx_embedder: the export is in place (or the test is skipped with the refusal)
     env = {"QUOTES_STORE_PATH": str(store_copy), "QUOTES_MODEL_DIR": str(settings.model_dir)}
     lean = _worker({**env, "QUOTES_EMBEDDING_BACKEND": "onnx-int8"}, tmp_path)
-    assert lean["imported"] == [], lean["imported"]
+    assert lean["imported"] == [] and lean["cli"] == [], (lean["imported"], lean["cli"])
     assert lean["info"]["embedding"]["backend"] == "onnx-int8"  # type: ignore[index]
-    # The same check sees torch when it is there: the torch backend imports all of them.
+    # The same check sees torch and spaCy's command line when they are there: the torch backend
+    # imports all of them.
     full = _worker({**env, "QUOTES_EMBEDDING_BACKEND": "torch"}, tmp_path)
     assert set(full["imported"]) == set(TORCH_MODULES), full["imported"]  # type: ignore[arg-type]
+    assert set(full["cli"]) == set(SPACY_CLI_MODULES), full["cli"]  # type: ignore[arg-type]
 
 
 def test_a_non_editable_install_serves_with_its_model_from_configuration(
