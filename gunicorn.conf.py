@@ -63,12 +63,12 @@ def _size_thread_pools():
 
 
 def _map_large_allocations(threshold):
-    # glibc raises its mmap threshold each time a mapped block is freed (up to 32 MiB), so after a few
-    # long articles their parse arrays come from the heap and keep it at its high-water mark for good.
-    # A fixed 512 KiB threshold (QUOTES_MMAP_THRESHOLD) maps and returns them: an int8 worker holds
-    # ~21 MiB less after traffic, for ~9 % more on a long article's parse (docs/performance.md). Not
-    # measured with torch, whose activations are large and many: left to glibc there. glibc's own
-    # settings, when an operator gives them, win.
+    # glibc raises its mmap threshold to each mapped block freed (up to 32 MiB), and its trim threshold
+    # to twice that, so after a few long articles what they freed stays with the worker for good. A
+    # fixed threshold (QUOTES_MMAP_THRESHOLD, 8 MiB) stops that: an int8 worker holds ~20 MiB less
+    # after traffic, at no cost measured in latency (docs/performance.md; at 512 KiB the same memory
+    # cost 6-10 %). Not measured with torch: left to glibc there. glibc's own settings, when an
+    # operator gives them, win.
     glibc_set = "MALLOC_MMAP_THRESHOLD_" in os.environ or "mmap_threshold" in os.environ.get("GLIBC_TUNABLES", "")
     if threshold == 0 or glibc_set:
         return

@@ -1,6 +1,7 @@
 """The service over HTTP against the same work done in process, measured in one run.
 
     .venv/bin/python -m bench.bench_http [--backend torch|onnx-int8] [--seconds 15] [--workers 2] [--threads 4]
+        [--set QUOTES_NAME=value ...]
 
 In process, as a worker runs it (same backend, the model threads a worker gets: cores / workers;
 for int8 without torch): the raw encode of one sentence (median of 200), the whole pipeline on that
@@ -135,7 +136,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--set", action="append", default=[], metavar="QUOTES_NAME=value", help="a server setting")
     args = parser.parse_args()
+    settings = dict(item.split("=", 1) for item in args.set)
+    if not all(name.startswith("QUOTES_") for name in settings):
+        parser.error("--set takes QUOTES_NAME=value")
     if not shutil.which("wrk"):
         print("wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
@@ -155,15 +160,16 @@ def main() -> int:
         n = args.workers
         raw_rate = sum(pool.map(_batched_rate, [backend] * n, [per_worker] * n, [article] * n, [5] * n))
 
-    with launch_on_copy(
-        Settings.from_env().store_path,
-        QUOTES_WORKERS=str(args.workers),
-        QUOTES_THREADS=str(args.threads),
-        QUOTES_RATE_LIMIT="off",
-        QUOTES_MAX_REQUESTS="0",
-        QUOTES_EMBEDDING_BACKEND=backend,
-        QUOTES_ENCODE_CACHE_SIZE="0",
-    ) as server:
+    server_settings = {
+        "QUOTES_WORKERS": str(args.workers),
+        "QUOTES_THREADS": str(args.threads),
+        "QUOTES_RATE_LIMIT": "off",
+        "QUOTES_MAX_REQUESTS": "0",
+        "QUOTES_EMBEDDING_BACKEND": backend,
+        "QUOTES_ENCODE_CACHE_SIZE": "0",
+        **settings,
+    }
+    with launch_on_copy(Settings.from_env().store_path, 180, 90, **server_settings) as server:
         sentence_1 = _wrk(server.port, "/v1/attributions", {"text": SENTENCE}, 1, args.seconds)
         sentence_8 = _wrk(server.port, "/v1/attributions", {"text": SENTENCE}, 8, args.seconds)
         article_1 = _wrk(server.port, "/v1/attributions", {"text": article}, 1, args.seconds * 2)

@@ -181,7 +181,7 @@ class Settings:
     max_requests: int = 2000
     max_requests_jitter: int = 200
     # glibc's mmap threshold in an int8 worker, in bytes (0: glibc's own, which rises as blocks are freed).
-    mmap_threshold: int = 524_288
+    mmap_threshold: int = 8_388_608
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -220,7 +220,7 @@ class Settings:
             graceful_timeout=_int(env, "QUOTES_GRACEFUL_TIMEOUT", 30, 1, 3600),
             max_requests=_int(env, "QUOTES_MAX_REQUESTS", 2000, 0, 10_000_000),
             max_requests_jitter=_int(env, "QUOTES_MAX_REQUESTS_JITTER", 200, 0, 1_000_000),
-            mmap_threshold=_int(env, "QUOTES_MMAP_THRESHOLD", 524_288, 0, 33_554_432),
+            mmap_threshold=_int(env, "QUOTES_MMAP_THRESHOLD", 8_388_608, 0, 33_554_432),
         )
         if settings.read_requires_key and not settings.api_keys:
             raise ConfigError("QUOTES_READ_REQUIRES_KEY=true needs QUOTES_API_KEYS or QUOTES_API_KEYS_FILE")
