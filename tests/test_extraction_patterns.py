@@ -460,9 +460,9 @@ def test_a_cue_the_parser_left_without_a_subject_takes_the_name_before_it(nlp: o
     ("sentence", "source", "expected"),
     [
         (
-            "Rubio accused Cruz of opposing the bulk collection of phone records.",
+            "Rubio accused Cruz of weakening the border patrol.",
             "Rubio",
-            "Cruz of opposing the bulk collection of phone records",
+            "Cruz of weakening the border patrol",
         ),
         (
             "The senator blamed the mayor for the long delays at the border.",
@@ -470,9 +470,9 @@ def test_a_cue_the_parser_left_without_a_subject_takes_the_name_before_it(nlp: o
             "the mayor for the long delays at the border",
         ),
         (
-            "Obama praised the Saudis for their help in fighting terrorist groups.",
-            "Obama",
-            "the Saudis for their help in fighting terrorist groups",
+            "The minister praised the volunteers for their tireless work.",
+            "The minister",
+            "the volunteers for their tireless work",
         ),
     ],
 )
@@ -482,21 +482,27 @@ def test_a_judgement_holds_whom_it_judges_and_what_for(nlp: object, sentence: st
 
 
 def test_asking_if_holds_the_question(nlp: object) -> None:
-    text = "Campaign trail\n\nHe shook hands and asked workers if they planned to attend the caucuses."
-    m = one(extract(nlp, text), "caucuses")
-    assert content(m) == "if they planned to attend the caucuses" and m.cue == "asked" and m.speaker_mention == "He"
+    text = "Campaign trail\n\nHe asked workers if they planned to attend the town hall."
+    m = one(extract(nlp, text), "town hall")
+    assert content(m) == "if they planned to attend the town hall" and m.cue == "asked" and m.speaker_mention == "He"
 
 
 def test_a_question_put_by_no_one_named_is_still_speech(nlp: object) -> None:
-    m = one(extract(nlp, "Debate night\n\nClinton was asked what happened to the black vote."), "black vote")
-    assert content(m) == "what happened to the black vote" and m.cue == "asked" and m.cue_class is CueClass.SPEECH
-    assert m.speaker_span is None  # Clinton was asked: she is not the one who asks
+    m = one(extract(nlp, "City hall\n\nThe mayor was asked what happened to the missing funds."), "missing funds")
+    assert content(m) == "what happened to the missing funds" and m.cue == "asked" and m.cue_class is CueClass.SPEECH
+    assert m.speaker_span is None  # the mayor was asked: he is not the one who asks
 
 
 def test_a_modifier_set_off_by_although_is_not_an_aside(nlp: object) -> None:
-    text = "Press pool\n\nCompton said she treated the photo line as a crucial, although brief, chance to question him."
-    m = one(extract(nlp, text), "photo line")
-    assert content(m) == "she treated the photo line as a crucial, although brief, chance to question him"
+    text = (
+        "Press pool\n\nThe anchor said she treated the press line as a useful, although fleeting, chance to ask"
+        " the president a question."
+    )
+    m = one(extract(nlp, text), "press line")
+    assert (
+        content(m)
+        == "she treated the press line as a useful, although fleeting, chance to ask the president a question"
+    )
     # A clause set off by "although" is still the journalist's aside.
     m = one(
         extract(nlp, "Talks\n\nThe minister said the talks went well, although critics doubt the outcome."), "talks"
@@ -506,13 +512,13 @@ def test_a_modifier_set_off_by_although_is_not_an_aside(nlp: object) -> None:
 
 def test_a_but_left_on_the_first_clause_takes_the_second_with_it(nlp: object) -> None:
     text = (
-        "Campaign trail\n\nJoe Bateman, who traveled from Illinois, says there’s a “long road ahead” but he feels"
-        " confident that Cruz will “blow away people’s expectations.”"
+        "Campaign trail\n\nAnn Lee, who drove in from Ohio to help the campaign, says there’s a “long month ahead”"
+        " but she feels confident that Kasich will “surprise a lot of people.”"
     )
-    m = one(extract(nlp, text), "long road")
+    m = one(extract(nlp, text), "long month")
     assert (
         content(m)
-        == "there’s a “long road ahead” but he feels confident that Cruz will “blow away people’s expectations.”"
+        == "there’s a “long month ahead” but she feels confident that Kasich will “surprise a lot of people.”"
     )
 
 
@@ -521,8 +527,8 @@ def test_a_but_left_on_the_first_clause_takes_the_second_with_it(nlp: object) ->
     [
         # whom a request is put to belongs to what is asked, even when the infinitive is a cue itself
         (
-            "Graham called on the Obama administration to release the 28 pages.",
-            "the Obama administration to release the 28 pages",
+            "The senator called on the White House to release the sealed files.",
+            "the White House to release the sealed files",
         ),
         (
             "The senator asked the court to reject the claims against the company.",
@@ -530,12 +536,14 @@ def test_a_but_left_on_the_first_clause_takes_the_second_with_it(nlp: object) ->
         ),
         # an object with what it is taken as
         (
-            "Voters cited national security and terrorism as their top concerns.",
-            "national security and terrorism as their top concerns",
+            "Voters cited jobs and health care as their main worries.",
+            "jobs and health care as their main worries",
         ),
     ],
 )
-def test_request_object_and_clause_edges(nlp: object, sentence: str, expected: str) -> None:
+def test_a_request_keeps_whom_it_asks_and_an_object_what_it_is_taken_as(
+    nlp: object, sentence: str, expected: str
+) -> None:
     m = one(extract(nlp, f"Briefing\n\n{sentence}"), expected.split()[-1])
     assert content(m) == expected
 

@@ -62,7 +62,7 @@ _TOPIC_CUES = frozenset(
     """.split()
 )
 _TOPIC_PREPS = {"about", "of", "on", "over"}
-# Verbs that judge someone for something: the content is both ("Cruz of opposing the NSA's bulk collection").
+# Verbs that judge someone for something: the content is both ("accused Cruz of weakening the border patrol").
 _JUDGEMENT_CUES = frozenset(
     """
     accuse blame criticize criticise praise thank credit fault slam blast attack hail applaud laud commend rebuke
@@ -340,7 +340,7 @@ def _cue_class(tok: Token) -> CueClass | None:
 
 
 # Requests: the infinitive is what was asked for, even when its verb is a cue of its own ("called on
-# the administration to release the pages", "asked the court to reject the claim").
+# the White House to release the files", "asked the court to reject the claims").
 _REQUEST_VERBS = frozenset("urge call ask tell order beg plead invite".split())
 
 
@@ -519,7 +519,7 @@ def _verb_attribution(
     if cls is None:
         return None
     source = _subject(parsed, cue)
-    # "Clinton was asked what happened to …": a question put by someone the text does not name.
+    # "The mayor was asked what happened to the funds": a question put by someone the text does not name.
     asked = lemma == "ask" and any(c.dep_ == "nsubjpass" for c in cue.children)
     if (
         source is None
@@ -605,7 +605,7 @@ def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) ->
     """The tokens that head the content: a clause, an infinitive, an object, a preposition's object."""
     kids = list(cue.children)
     clauses = [c for c in kids if (c.dep_ in _CLAUSE_DEPS and c.i > cue.i) or (c.dep_ == "ccomp")]
-    if not clauses and lemma in ("ask", "wonder", "inquire"):  # "asked workers if they planned to …"
+    if not clauses and lemma in ("ask", "wonder", "inquire"):  # "asked workers if they would attend"
         clauses = [c for c in kids if c.dep_ == "advcl" and c.i > cue.i and _marked(c, ("if", "whether"))]
     if clauses:
         out = list(clauses)
@@ -613,7 +613,7 @@ def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) ->
             out += [g for g in c.children if g.dep_ == "conj" and g.pos_ in ("VERB", "AUX")]
             last = c.right_edge
             if last.dep_ == "cc" and last.head.i == c.i:
-                # "says there's a long road ahead but he feels …": the parser left the "but" on the
+                # "says there's a long month ahead but she feels …": the parser left the "but" on the
                 # first clause and hung the second on the cue
                 out += [g for g in kids if g.dep_ == "conj" and g.left_edge.i == last.i + 1]
         return out
@@ -622,7 +622,7 @@ def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) ->
         heads += [c for c in kids if c.dep_ == "xcomp"]
         if heads and lemma in ("urge", "call", "ask", "tell", "encourage", "order", "press", "push", "warn"):
             heads += [c for c in kids if c.dep_ in ("dobj",) and c.i < heads[0].i]
-            # "called on the administration to release …": whom it calls on is part of the content
+            # "called on the White House to release …": whom it calls on is part of the content
             on = [c for c in kids if c.dep_ == "prep" and c.lower_ == "on" and c.i < heads[0].i]
             heads += [g for p in on for g in p.children if g.dep_ == "pobj"]
     if not heads and lemma in ("urge", "call", "ask", "encourage", "press", "push"):
@@ -634,9 +634,9 @@ def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) ->
         heads += [c for c in kids if c.dep_ in _OBJECT_DEPS]
         if heads and lemma in ("describe", "frame", "call", "label", "brand", "dub", "characterize", "portray"):
             heads += [c for c in kids if c.dep_ in ("oprd", "xcomp") or (c.dep_ == "prep" and c.lower_ == "as")]
-        elif heads:  # "cited national security and terrorism as their top concerns"
+        elif heads:  # "cited jobs and health care as their main worries"
             heads += [c for c in kids if c.dep_ == "prep" and c.lower_ == "as" and c.i > heads[0].i]
-        if heads and lemma in _JUDGEMENT_CUES:  # "accused Cruz of opposing …", "blamed Bush for the crisis"
+        if heads and lemma in _JUDGEMENT_CUES:  # "accused Cruz of weakening …", "blamed the mayor for the delays"
             heads += [c for c in kids if c.dep_ == "prep" and c.lower_ in ("for", "of") and c.i > heads[0].i]
     # "dismissed suggestions that …", "denied reports that …": the clause the noun carries.
     heads = [_claim_clause(h) or h for h in heads]
@@ -745,7 +745,7 @@ def _clause_ranges(parsed: ParsedArticle, heads: list[Token]) -> list[tuple[int,
             start += 1
         while end >= start and (
             ((doc[end].is_punct or doc[end].is_space) and not _closes_quote(parsed, end))
-            # "… in eight years and": a coordinator is content only when the clause it joins is
+            # "… has fallen and": a coordinator is content only when the clause it joins is
             or (doc[end].dep_ == "cc" and end > start and end + 1 not in starts)
         ):
             end -= 1
@@ -771,7 +771,7 @@ def _asides(head: Token) -> list[Token]:
         first, doc = child.left_edge, head.doc
         after_comma = first.i > 0 and doc[first.i - 1].text == ","
         even_as = first.lower_ == "even" and first.i + 1 < len(doc) and doc[first.i + 1].lower_ in ("as", "though")
-        # "a crucial, although brief, opportunity": a modifier set off inside a noun phrase, not a clause
+        # "a useful, although fleeting, chance": a modifier set off inside a noun phrase, not a clause
         modifier = first.i + 2 < len(doc) and doc[first.i + 1].pos_ in ("ADJ", "ADV") and doc[first.i + 2].text == ","
         if (first.lower_ in _ASIDE_MARKS and after_comma and not modifier) or even_as:
             out.append(child)
