@@ -1,8 +1,9 @@
 """gunicorn entry point: `gunicorn service.wsgi:app` (gunicorn.conf.py; the app is made in each worker,
 after fork).
 
-Outside service.api on purpose: a worker that serves with onnx-int8 must keep torch out before
-anything imports spaCy (service.encoders.keep_torch_out says why), and importing service.api does.
+Outside service.api on purpose: a worker that serves with onnx-int8 must keep torch and spaCy's
+command line out before anything imports spaCy (service.encoders.keep_torch_out and
+service.lean.keep_spacy_cli_out say why), and importing service.api does.
 """
 
 from .config import Settings
