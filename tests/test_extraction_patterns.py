@@ -563,3 +563,34 @@ def test_a_coordinator_left_at_the_end_of_a_clause_is_not_content(nlp: object) -
     assert [t.text for t in fallen.subtree][-1] == "and"
     ((a, b),) = attribution._clause_ranges(parsed, [fallen])
     assert text[a:b] == "the rate has fallen"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "first", "second"),
+    [
+        (
+            "Rubio said the plan would fail and suggested that voters were tired of it.",
+            "the plan would fail",
+            "voters were tired of it",
+        ),
+        (
+            "Carson said he was winning, telling reporters that his support had grown.",
+            "he was winning",
+            "his support had grown",
+        ),
+    ],
+)
+def test_a_second_saying_the_parser_hung_on_the_content_is_the_same_speakers_next(
+    nlp: object, sentence: str, first: str, second: str
+) -> None:
+    ex = extract(nlp, f"Briefing\n\n{sentence}")
+    speaker = sentence.split()[0]
+    said, went_on = one(ex, first.split()[-1]), one(ex, second.split()[-1])
+    assert content(said) == first
+    assert content(went_on) == second
+    assert said.speaker_mention == went_on.speaker_mention == speaker
+
+
+def test_a_second_saying_with_a_subject_of_its_own_keeps_it(nlp: object) -> None:
+    ex = extract(nlp, "Briefing\n\nThe mayor said the council had met, and its chair said the vote would wait.")
+    assert one(ex, "wait").speaker_mention == "its chair"

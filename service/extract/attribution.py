@@ -288,6 +288,13 @@ def _unnest(parsed: ParsedArticle, found: list[Attribution]) -> list[Attribution
                 continue
             if inner.topic:
                 continue  # "… must address past mistakes": what a clause is about is no statement inside it
+            if _speaker_goes_on(outer, inner, tokens):
+                # "X said A and urged B", "X said A, adding B": the parser hangs the second saying
+                # on A, but it is X's next statement, not part of A
+                inner.source = outer.source
+                extra = {t.i for t in inner.cue[0].subtree} | _content_tokens(parsed, inner)
+                cut.setdefault(id(outer), set()).update(extra)
+                continue
             through_statement = inner.cue[0].dep_ == "acl" and _statement_noun(inner.cue[0].head)
             if inner.source is None or (inner.source.head.i != inner.cue[0].i and not through_statement):
                 continue  # "the first one to say …", "… and tell him …": the same source goes on
@@ -306,6 +313,25 @@ def _unnest(parsed: ParsedArticle, found: list[Attribution]) -> list[Attribution
             continue
         kept.append(a)
     return kept
+
+
+def _speaker_goes_on(outer: Attribution, inner: Attribution, outer_tokens: set[int]) -> bool:
+    """Is the inner saying the outer speaker's next one, hung by the parser on the outer content?
+
+    Only a saying without a subject of its own qualifies, in the outer cue's tense ("said … and
+    urged", "says … and adds") or as a participle after a comma ("said …, adding …"); a saying of
+    the content's own subject reads otherwise ("said the plan failed, and its author conceded …").
+    """
+    cue, head = inner.cue[0], inner.cue[0].head
+    if outer.direct or outer.source is None or _has_subject(cue) or head.i not in outer_tokens:
+        return False
+    if head.i == outer.cue[0].i or cue.i < head.i or _is_speech_cue(head):
+        return False  # hung on a saying of its own: that saying's source goes on
+    if cue.dep_ == "conj":
+        return cue.tag_ == outer.cue[0].tag_ and cue.tag_ in ("VBD", "VBZ", "VBP")
+    if cue.dep_ == "advcl":
+        return cue.tag_ == "VBG" and cue.i > 0 and cue.doc[cue.i - 1].text == ","
+    return False
 
 
 def _cut(parsed: ParsedArticle, outer: Attribution, inner_tokens: set[int]) -> bool:
