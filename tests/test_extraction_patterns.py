@@ -594,3 +594,25 @@ def test_a_second_saying_the_parser_hung_on_the_content_is_the_same_speakers_nex
 def test_a_second_saying_with_a_subject_of_its_own_keeps_it(nlp: object) -> None:
     ex = extract(nlp, "Briefing\n\nThe mayor said the council had met, and its chair said the vote would wait.")
     assert one(ex, "wait").speaker_mention == "its chair"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        # what a name is given to belongs with the name, even when the object is a statement noun
+        ("Ryan called the remarks about the judge “racially toxic.”", "the remarks about the judge “racially toxic.”"),
+        # the object parsed inside the quoted name
+        (
+            "Paul called the endorsement “the most transparent display of affection since Judas.”",
+            "the endorsement “the most transparent display of affection since Judas.”",
+        ),
+    ],
+)
+def test_a_name_given_in_quotation_marks_keeps_what_it_names(nlp: object, sentence: str, expected: str) -> None:
+    m = one(extract(nlp, f"Briefing\n\n{sentence}"), expected.split()[-1])
+    assert content(m) == expected
+    assert m.speaker_mention == sentence.split()[0]
+
+
+def test_a_group_called_by_its_name_says_nothing(nlp: object) -> None:
+    assert not extract(nlp, "Briefing\n\nA new group called Black Votes Matter met in Atlanta on Monday.").mentions

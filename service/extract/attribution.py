@@ -367,6 +367,8 @@ def _cue_class(tok: Token) -> CueClass | None:
 
 # Requests: the infinitive is what was asked for, even when its verb is a cue of its own ("called on
 # the White House to release the files", "asked the court to reject the claims").
+# Verbs that give their object a name: "called the plan “a disaster”", "labeled him a “traitor”".
+_NAMING_CUES = frozenset("call label brand dub term".split())
 _REQUEST_VERBS = frozenset("urge call ask tell order beg plead invite".split())
 
 
@@ -560,7 +562,9 @@ def _verb_attribution(
         cls = CueClass.EVIDENCE if _evidence_subject(source) else CueClass.SPEECH
     complement = _complement(parsed, cue, lemma, cls)
     if quotes:  # "released the following statement: “…”": the quotation is what the statement says
-        complement = [h for h in complement if not _statement_noun(h)]
+        # but "called the remarks “racially toxic”": the quotation names the object, which stays
+        naming = lemma in _NAMING_CUES and any(h.dep_ == "oprd" for h in complement)
+        complement = [h for h in complement if naming or not _statement_noun(h)]
         if all(parsed.quote_token(q) < cue.i for q in quotes):
             # `"…," he conceded on Twitter` / `… he said of the plan`: where or of what, not content
             complement = [h for h in complement if h.dep_ not in ("prep", "prt")]
@@ -658,6 +662,14 @@ def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) ->
             heads += [c for c in kids if c.dep_ == "dobj" and c.i < to[0].i] + to
     if not heads and (lemma in _OBJECT_CUES or lemma in _TOPIC_CUES or cls is not CueClass.SPEECH):
         heads += [c for c in kids if c.dep_ in _OBJECT_DEPS]
+        if not heads and lemma in _NAMING_CUES and cue.dep_ != "acl":
+            # "called the plan “a disaster”" with the object parsed inside the quoted name (but "a group
+            # called Black Votes Matter" only names)
+            heads += [
+                c
+                for c in kids
+                if c.dep_ == "oprd" and any(not t.is_punct for t in c.lefts) and parsed.quote_at(c.i) is not None
+            ]
         if heads and lemma in ("describe", "frame", "call", "label", "brand", "dub", "characterize", "portray"):
             heads += [c for c in kids if c.dep_ in ("oprd", "xcomp") or (c.dep_ == "prep" and c.lower_ == "as")]
         elif heads:  # "cited jobs and health care as their main worries"
