@@ -58,7 +58,7 @@ _TOPIC_CUES = frozenset(
     """
     announce tout cite blame attack blast slam mock decry denounce defend question predict promise vow reveal
     confirm admit concede claim challenge applaud laud commend rebuke repeat echo suggest request recommend label
-    brand dub characterize characterise portray issue release unveil discuss mention thank congratulate
+    brand dub term characterize characterise portray issue release unveil discuss mention thank congratulate
     """.split()
 )
 _TOPIC_PREPS = {"about", "of", "on", "over"}
@@ -318,20 +318,33 @@ def _unnest(parsed: ParsedArticle, found: list[Attribution]) -> list[Attribution
 def _speaker_goes_on(outer: Attribution, inner: Attribution, outer_tokens: set[int]) -> bool:
     """Is the inner saying the outer speaker's next one, hung by the parser on the outer content?
 
-    Only a saying without a subject of its own qualifies, in the outer cue's tense ("said … and
-    urged", "says … and adds") or as a participle after a comma ("said …, adding …"); a saying of
-    the content's own subject reads otherwise ("said the plan failed, and its author conceded …").
+    It must have no subject of its own and hang, through no other cue and no relative clause, on
+    the outer content: the innermost outer only, so a later or dropped outer never claims it. Then
+    either a participle after a comma ("said …, adding …"), or a verb in the outer cue's tense
+    joined to a clause whose subject cannot be the one who goes on: a pronoun, which is the speaker
+    or says nothing of who spoke ("said he was winning and told donors …"), or a clause in another
+    form ("said the plan would fail and suggested …"). "said the senator voted no and told
+    reporters …" stays the senator's.
     """
     cue, head = inner.cue[0], inner.cue[0].head
     if outer.direct or outer.source is None or _has_subject(cue) or head.i not in outer_tokens:
         return False
-    if head.i == outer.cue[0].i or cue.i < head.i or _is_speech_cue(head):
-        return False  # hung on a saying of its own: that saying's source goes on
-    if cue.dep_ == "conj":
-        return cue.tag_ == outer.cue[0].tag_ and cue.tag_ in ("VBD", "VBZ", "VBP")
+    if head.i == outer.cue[0].i or cue.i < head.i:
+        return False
+    node = head
+    while node.i != outer.cue[0].i:
+        # a cue of its own on the way (belief or speech) has its own source; a relative clause
+        # speaks of its antecedent
+        if _is_cue_verb(node) or node.dep_ == "relcl" or node.head.i == node.i:
+            return False
+        node = node.head
     if cue.dep_ == "advcl":
         return cue.tag_ == "VBG" and cue.i > 0 and cue.doc[cue.i - 1].text == ","
-    return False
+    if cue.dep_ != "conj" or cue.tag_ != outer.cue[0].tag_ or cue.tag_ not in ("VBD", "VBZ", "VBP"):
+        return False
+    subjects = [c for c in head.children if c.dep_ in ("nsubj", "nsubjpass")]
+    other_form = head.tag_ != cue.tag_ or any(c.dep_ == "aux" for c in head.children)
+    return other_form or all(s.pos_ == "PRON" for s in subjects)
 
 
 def _cut(parsed: ParsedArticle, outer: Attribution, inner_tokens: set[int]) -> bool:
@@ -365,10 +378,10 @@ def _cue_class(tok: Token) -> CueClass | None:
     return class_of_lemma(lemma)
 
 
-# Requests: the infinitive is what was asked for, even when its verb is a cue of its own ("called on
-# the White House to release the files", "asked the court to reject the claims").
 # Verbs that give their object a name: "called the plan “a disaster”", "labeled him a “traitor”".
 _NAMING_CUES = frozenset("call label brand dub term".split())
+# Requests: the infinitive is what was asked for, even when its verb is a cue of its own ("called on
+# the White House to release the files", "asked the court to reject the claims").
 _REQUEST_VERBS = frozenset("urge call ask tell order beg plead invite".split())
 
 
@@ -670,7 +683,7 @@ def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) ->
                 for c in kids
                 if c.dep_ == "oprd" and any(not t.is_punct for t in c.lefts) and parsed.quote_at(c.i) is not None
             ]
-        if heads and lemma in ("describe", "frame", "call", "label", "brand", "dub", "characterize", "portray"):
+        if heads and lemma in _NAMING_CUES | {"describe", "frame", "characterize", "portray"}:
             heads += [c for c in kids if c.dep_ in ("oprd", "xcomp") or (c.dep_ == "prep" and c.lower_ == "as")]
         elif heads:  # "cited jobs and health care as their main worries"
             heads += [c for c in kids if c.dep_ == "prep" and c.lower_ == "as" and c.i > heads[0].i]
