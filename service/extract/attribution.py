@@ -684,7 +684,11 @@ def _complement(parsed: ParsedArticle, cue: Token, lemma: str, cls: CueClass) ->
                 if c.dep_ == "oprd" and any(not t.is_punct for t in c.lefts) and parsed.quote_at(c.i) is not None
             ]
         if heads and lemma in _NAMING_CUES | {"describe", "frame", "characterize", "portray"}:
-            heads += [c for c in kids if c.dep_ in ("oprd", "xcomp") or (c.dep_ == "prep" and c.lower_ == "as")]
+            heads += [
+                c
+                for c in kids
+                if c not in heads and (c.dep_ in ("oprd", "xcomp") or (c.dep_ == "prep" and c.lower_ == "as"))
+            ]
         elif heads:  # "cited jobs and health care as their main worries"
             heads += [c for c in kids if c.dep_ == "prep" and c.lower_ == "as" and c.i > heads[0].i]
         if heads and lemma in _JUDGEMENT_CUES:  # "accused Cruz of weakening …", "blamed the mayor for the delays"
